@@ -1,0 +1,5 @@
+import sys
+
+from entitle.cli import main
+
+sys.exit(main())

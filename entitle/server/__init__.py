@@ -1,0 +1,1 @@
+"""Runtime: gRPC servicers, usage stores, reload and the alert sweeper."""
