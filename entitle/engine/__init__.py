@@ -1,1 +1,1 @@
-"""Pure domain: load, validate, compile, time math and decisions; no I/O beyond reading policy files."""
+"""Pure domain: load, validate, compile, time math, decisions; no gRPC, SQL or clock."""

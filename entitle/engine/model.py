@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "urgent")
 METRICS: tuple[str, ...] = ("first_response", "next_response", "resolution")

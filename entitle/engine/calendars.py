@@ -1,0 +1,195 @@
+"""Business time: SLA clocks that only run during a calendar's local working hours.
+
+Semantics (the decision engine relies on them):
+
+- Working intervals are half-open ``[start, end)`` in the calendar's IANA zone. A due
+  time that lands exactly on the end of an interval *is* that end (17:00, not the next
+  morning), as Zammad and Znuny report it.
+- Business time is real elapsed time: an interval spanning a DST change is an hour
+  shorter or longer (``"00:00-24:00"`` is 23 h on a spring-forward day).
+- A local time inside a DST gap means the first instant after the gap (the transition
+  itself); a repeated (fall-back) local time starts an interval at its first occurrence
+  and ends one at its last, so an interval covers every instant whose wall clock reads
+  inside it. ``24:00`` is the first instant of the next day.
+- Positive minutes from a closed instant start counting at the next opening; zero
+  minutes return the start instant itself, even when closed.
+- Every function takes aware datetimes in any zone and returns UTC-aware datetimes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from entitle.engine.model import Calendar, TargetSpec
+
+SEARCH_DAYS = 3660  # ~10 years of closed days: the calendar is taken to never open
+_DAY_CACHE_LIMIT = 4096  # compiled days kept per calendar
+_MINUTE = timedelta(minutes=1)
+_DAY = timedelta(days=1)
+
+Interval = tuple[datetime, datetime]
+
+
+def to_utc(at: datetime, name: str = "instant") -> datetime:
+    """The same instant in UTC; naive datetimes are refused because their zone is a guess."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{name} {at.isoformat()} has no UTC offset; pass an aware datetime")
+    return at.astimezone(UTC)
+
+
+def local_to_utc(local: datetime, zone: ZoneInfo | str, *, last: bool = False) -> datetime:
+    """UTC instant of naive wall time `local` in `zone`, defined even across DST changes.
+
+    A wall time inside a gap maps to the transition (the first instant after the gap);
+    a repeated wall time maps to its first occurrence, or its last with `last=True`.
+    """
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    first = local.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    if first.astimezone(tz).replace(tzinfo=None) != local:
+        return _gap_end(local, tz)
+    if last:
+        return local.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    return first
+
+
+def _gap_end(local: datetime, tz: ZoneInfo) -> datetime:
+    """The transition instant that skips over `local` (tz transitions fall on whole seconds)."""
+    lo = math.floor(local.replace(tzinfo=tz, fold=1).timestamp())  # wall clock still before
+    hi = math.ceil(local.replace(tzinfo=tz, fold=0).timestamp())  # wall clock already past
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).replace(tzinfo=None) >= local:
+            hi = mid
+        else:
+            lo = mid
+    return datetime.fromtimestamp(hi, UTC)
+
+
+class _Schedule:
+    """A calendar prepared for repeated queries: its zone and a bounded cache of UTC days."""
+
+    def __init__(self, cal: Calendar):
+        self.cal = cal
+        self.zone = ZoneInfo(cal.tz)
+        self.has_hours = any(cal.week)
+        self._days: dict[date, tuple[Interval, ...]] = {}
+
+    def day(self, d: date) -> tuple[Interval, ...]:
+        hit = self._days.get(d)
+        if hit is None:
+            hit = self._build_day(d)
+            if len(self._days) >= _DAY_CACHE_LIMIT:
+                self._days.clear()
+            self._days[d] = hit
+        return hit
+
+    def _build_day(self, d: date) -> tuple[Interval, ...]:
+        if self.cal.is_holiday(d):
+            return ()
+        midnight = datetime(d.year, d.month, d.day)
+        out = []
+        for start_min, end_min in self.cal.week[d.weekday()]:
+            start = local_to_utc(midnight + timedelta(minutes=start_min), self.zone)
+            end = local_to_utc(
+                midnight + timedelta(minutes=end_min), self.zone, last=end_min < 1440
+            )
+            if end > start:
+                out.append((start, end))
+        return tuple(out)
+
+
+@lru_cache(maxsize=256)
+def _schedule(cal: Calendar) -> _Schedule:
+    return _Schedule(cal)
+
+
+def _intervals(sched: _Schedule, at: datetime, last_day: date | None = None) -> Iterator[Interval]:
+    """Disjoint UTC working intervals in time order, from the one containing `at` (or next).
+
+    Without `last_day` the stream is endless; it raises ValueError after SEARCH_DAYS
+    consecutive closed days, so a calendar that never opens cannot loop forever.
+    """
+    if not sched.has_hours:
+        raise ValueError(f"calendar {sched.cal.id!r} has no working hours on any weekday")
+    # Intervals of earlier local dates end by this date's first instant, so none contains `at`.
+    day = at.astimezone(sched.zone).date()
+    prev_end: datetime | None = None
+    closed_days = 0
+    while last_day is None or day <= last_day:
+        spans = sched.day(day)
+        if spans:
+            closed_days = 0
+        else:
+            closed_days += 1
+            if last_day is None and closed_days > SEARCH_DAYS:
+                raise ValueError(
+                    f"calendar {sched.cal.id!r} has no working time within "
+                    f"{SEARCH_DAYS} days after {day - timedelta(days=SEARCH_DAYS)}"
+                )
+        for start, end in spans:
+            # Fall-back ends may overlap the next interval; never count an instant twice.
+            if prev_end is not None and start < prev_end:
+                start = prev_end
+            if end <= start:
+                continue
+            prev_end = end
+            if end > at:
+                yield start, end
+        day += _DAY
+
+
+def add_business_time(cal: Calendar, start: datetime, minutes: float) -> datetime:
+    """The instant `minutes` of working time after `start` (an SLA due time)."""
+    at = to_utc(start, "start")
+    if not math.isfinite(minutes) or minutes < 0:
+        raise ValueError(f"business minutes must be a finite number >= 0, got {minutes!r}")
+    if minutes == 0:
+        return at
+    remaining = timedelta(minutes=minutes)
+    for begin, end in _intervals(_schedule(cal), at):
+        begin = max(begin, at)
+        available = end - begin
+        if remaining <= available:
+            return begin + remaining
+        remaining -= available
+    raise AssertionError("unreachable: the interval stream is endless")  # pragma: no cover
+
+
+def business_minutes_between(cal: Calendar, a: datetime, b: datetime) -> float:
+    """Working minutes in [a, b): how much of an SLA clock has run between two instants."""
+    a, b = to_utc(a, "a"), to_utc(b, "b")
+    sched = _schedule(cal)
+    if b <= a or not sched.has_hours:
+        return 0.0
+    total = timedelta(0)
+    for begin, end in _intervals(sched, a, last_day=b.astimezone(sched.zone).date() + _DAY):
+        if begin >= b:
+            break
+        total += min(end, b) - max(begin, a)
+    return total / _MINUTE
+
+
+def next_opening(cal: Calendar, at: datetime) -> datetime:
+    """`at` itself when the calendar is open then, else the start of the next working interval."""
+    at = to_utc(at, "at")
+    for begin, _end in _intervals(_schedule(cal), at):
+        return max(begin, at)
+    raise AssertionError("unreachable: the interval stream is endless")  # pragma: no cover
+
+
+def due_at(target: TargetSpec, calendars: Mapping[str, Calendar], created_at: datetime) -> datetime:
+    """When `target` falls due for a ticket created at `created_at`, on its own clock."""
+    if target.clock == "calendar":
+        return to_utc(created_at, "created_at") + timedelta(minutes=target.minutes)
+    if target.calendar_id is None:
+        raise ValueError(f"business-time target {target.metric!r} names no calendar")
+    cal = calendars.get(target.calendar_id)
+    if cal is None:
+        raise ValueError(
+            f"business-time target {target.metric!r} uses unknown calendar {target.calendar_id!r}"
+        )
+    return add_business_time(cal, created_at, target.minutes)

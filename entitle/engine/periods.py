@@ -1,0 +1,142 @@
+"""Quota periods and contract lifecycle: the term math behind usage counters.
+
+Semantics (the decision engine relies on them):
+
+- Periods are half-open ``[start, end)`` UTC instants; ``end`` None is open-ended.
+- Boundaries are local midnights in the contract's zone (see `local_midnight`).
+- ``calendar`` alignment: weeks start Monday, months on the 1st, quarters on Jan/Apr/Jul/Oct
+  1st, years on Jan 1st. ``anniversary`` alignment: anchored at the contract's start date;
+  weekly = every 7 days; monthly/quarterly/yearly = every 1/3/12 months on the anchor day,
+  clamped to the month's last day when the month is shorter (31 Jan -> 28/29 Feb -> 31 Mar
+  -> 30 Apr; a Feb 29 anchor resets on Feb 28 in common years).
+- The contract's start_at and end_at cut the natural periods, so time is partitioned
+  into: natural periods before the term (clipped to end at start_at), the term's periods
+  (first and last cut by start_at/end_at), and natural periods after the term (clipped
+  to start at end_at). `period_at` always returns the piece containing its instant.
+- ``pack`` and ``unlimited`` plans have one period, the whole term ``[start_at, end_at)``,
+  whatever instant is asked about (it does not contain instants outside the term).
+"""
+
+from __future__ import annotations
+
+import calendar as _gregorian
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from entitle.engine.calendars import local_to_utc, to_utc
+from entitle.engine.model import Contract, Plan
+
+_RESET_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
+_WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Period:
+    """One quota period: usage counters reset at `start`; `end` None never ends."""
+
+    start: datetime
+    end: datetime | None
+
+    def contains(self, at: datetime) -> bool:
+        return self.start <= at and (self.end is None or at < self.end)
+
+
+def local_midnight(d: date, tz: str) -> datetime:
+    """UTC instant at which local date `d` begins in `tz` (after the gap if midnight is skipped)."""
+    return local_to_utc(datetime(d.year, d.month, d.day), tz)
+
+
+def _add_months(anchor: date, months: int) -> date:
+    """`anchor` moved by whole months, its day clamped to the target month's length."""
+    years, month0 = divmod(anchor.month - 1 + months, 12)
+    year = anchor.year + years
+    last = _gregorian.monthrange(year, month0 + 1)[1]
+    return date(year, month0 + 1, min(anchor.day, last))
+
+
+def _calendar_bounds(reset: str, day: date) -> tuple[date, date]:
+    if reset == "weekly":
+        monday = day - timedelta(days=day.weekday())
+        return monday, monday + _WEEK
+    step = _RESET_MONTHS[reset]
+    index = day.year * 12 + day.month - 1
+    first = index - index % step
+    following = first + step
+    return date(first // 12, first % 12 + 1, 1), date(following // 12, following % 12 + 1, 1)
+
+
+def _anniversary_bounds(reset: str, anchor: date, day: date) -> tuple[date, date]:
+    if reset == "weekly":
+        start = anchor + _WEEK * ((day - anchor).days // 7)
+        return start, start + _WEEK
+    step = _RESET_MONTHS[reset]
+    k = ((day.year - anchor.year) * 12 + day.month - anchor.month) // step
+    while _add_months(anchor, k * step) > day:
+        k -= 1
+    while _add_months(anchor, (k + 1) * step) <= day:
+        k += 1
+    return _add_months(anchor, k * step), _add_months(anchor, (k + 1) * step)
+
+
+def _natural_bounds(plan: Plan, contract: Contract, day: date) -> tuple[date, date]:
+    """Local dates [first, next) of the uncut period holding local date `day`."""
+    if plan.reset not in ("weekly", "monthly", "quarterly", "yearly"):
+        raise ValueError(f"plan {plan.id!r} is per_period but has no valid reset ({plan.reset!r})")
+    if plan.alignment == "anniversary":
+        return _anniversary_bounds(plan.reset, contract.start, day)
+    if plan.alignment == "calendar":
+        return _calendar_bounds(plan.reset, day)
+    raise ValueError(f"plan {plan.id!r} has unknown alignment {plan.alignment!r}")
+
+
+def period_at(plan: Plan, contract: Contract, at: datetime) -> Period:
+    """The quota period of `contract` under `plan` that contains instant `at`."""
+    at = to_utc(at, "at")
+    if plan.type != "per_period":
+        return Period(contract.start_at, contract.end_at)
+    day = at.astimezone(ZoneInfo(contract.tz)).date()
+    first, following = _natural_bounds(plan, contract, day)
+    start, end = local_midnight(first, contract.tz), local_midnight(following, contract.tz)
+    if at < contract.start_at:
+        return Period(start, min(end, contract.start_at))
+    if contract.end_at is not None and at >= contract.end_at:
+        return Period(max(start, contract.end_at), end)
+    return Period(
+        max(start, contract.start_at),
+        end if contract.end_at is None else min(end, contract.end_at),
+    )
+
+
+def periods_between(plan: Plan, contract: Contract, a: datetime, b: datetime) -> list[Period]:
+    """Consecutive periods overlapping [a, b), in order (for reports and tiling checks)."""
+    a, b = to_utc(a, "a"), to_utc(b, "b")
+    out: list[Period] = []
+    if b <= a:
+        return out
+    period = period_at(plan, contract, a)
+    while True:
+        if period.start < b and (period.end is None or period.end > a):
+            out.append(period)
+        if plan.type != "per_period" or period.end is None or period.end >= b:
+            return out
+        period = period_at(plan, contract, period.end)
+
+
+def period_key(period: Period) -> str:
+    """Stable storage key of a period: its start as ISO 8601 UTC (`2026-03-01T00:00:00Z`)."""
+    start = period.start.astimezone(UTC)
+    text = start.strftime("%Y-%m-%dT%H:%M:%S")
+    if start.microsecond:
+        text += f".{start.microsecond:06d}"
+    return text + "Z"
+
+
+def lifecycle(contract: Contract, at: datetime) -> str:
+    """`planned`, `active` or `expired` at `at` (the caller layers `suspended` on top)."""
+    at = to_utc(at, "at")
+    if at < contract.start_at:
+        return "planned"
+    if contract.end_at is not None and at >= contract.end_at:
+        return "expired"
+    return "active"
