@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 from typing import Protocol
 
 from entitle.engine.calendars import due_at
@@ -181,7 +182,7 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
             reason=QUOTA_EXHAUSTED,
             explanation=(
                 f"Contract {contract.id} has used {_figures(quota)} "
-                f"{_period_text(quota)}; plan {plan.id} rejects tickets once the quota is "
+                f"{_period_text(quota, contract.tz)}; plan {plan.id} rejects tickets once the quota is "
                 "used up, so no SLA applies."
             ),
             contract_id=contract.id,
@@ -210,7 +211,7 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
 
     reason = COVERED_OVERAGE if best.over else COVERED
     chosen = f"rule {rule.name!r}{fallback}" if rule else "default targets"
-    usage_text = "unlimited" if plan.limit is None else f"{_figures(quota)} {_period_text(quota)}"
+    usage_text = "unlimited" if plan.limit is None else f"{_figures(quota)} {_period_text(quota, contract.tz)}"
     overage = "; quota used up: this ticket is billable overage" if best.over else ""
     target_text = ", ".join(f"{t.metric} {format_minutes(t.minutes)} {t.clock}" for t in targets)
     return Decision(
@@ -266,9 +267,13 @@ def _figures(q: Quota) -> str:
     return f"{q.used:g} of {q.limit:g} {q.unit}"
 
 
-def _period_text(q: Quota) -> str:
-    end = q.period_end.date().isoformat() if q.period_end else "open end"
-    return f"in the period {q.period_start.date().isoformat()} to {end}"
+def _period_text(q: Quota, tz: str) -> str:
+    """The period in the contract's local dates; its end is exclusive."""
+    zone = ZoneInfo(tz)
+    start = q.period_start.astimezone(zone).date().isoformat()
+    if q.period_end is None:
+        return f"since {start}"
+    return f"in the period from {start} until {q.period_end.astimezone(zone).date().isoformat()}"
 
 
 def _warnings(plan: Plan, contract: Contract, quota: Quota, at: datetime) -> tuple[str, ...]:
