@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from entitle.engine.calendars import due_at
 from entitle.engine.durations import format_minutes
 from entitle.engine.model import Contract, Plan, Policy, TargetSpec
 from entitle.engine.periods import Period, lifecycle, period_at, period_key
+from entitle.engine.rules import crossed_usage_thresholds, due_expiry_thresholds
 from entitle.engine.snapshot import Snapshot
 from entitle.engine.ticket import Ticket, check_ticket
 
@@ -182,8 +183,8 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
             reason=QUOTA_EXHAUSTED,
             explanation=(
                 f"Contract {contract.id} has used {_figures(quota)} "
-                f"{_period_text(quota, contract.tz)}; plan {plan.id} rejects tickets once the quota is "
-                "used up, so no SLA applies."
+                f"{_period_text(quota, contract.tz)}; plan {plan.id} rejects tickets once "
+                "the quota is used up, so no SLA applies."
             ),
             contract_id=contract.id,
             plan_id=plan.id,
@@ -211,7 +212,11 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
 
     reason = COVERED_OVERAGE if best.over else COVERED
     chosen = f"rule {rule.name!r}{fallback}" if rule else "default targets"
-    usage_text = "unlimited" if plan.limit is None else f"{_figures(quota)} {_period_text(quota, contract.tz)}"
+    usage_text = (
+        "unlimited"
+        if plan.limit is None
+        else f"{_figures(quota)} {_period_text(quota, contract.tz)}"
+    )
     overage = "; quota used up: this ticket is billable overage" if best.over else ""
     target_text = ", ".join(f"{t.metric} {format_minutes(t.minutes)} {t.clock}" for t in targets)
     return Decision(
@@ -277,16 +282,16 @@ def _period_text(q: Quota, tz: str) -> str:
 
 
 def _warnings(plan: Plan, contract: Contract, quota: Quota, at: datetime) -> tuple[str, ...]:
-    """Heads-up for the agent: the contract is about to end, or its quota is running low."""
+    """Heads-up for the agent, by the same classifiers as alerts: expiry near, quota low."""
     out = []
     if contract.end_at and plan.expiry_days:
         days = (contract.end_at - at).total_seconds() / 86400
-        if days <= max(plan.expiry_days):
+        if due_expiry_thresholds(days, plan.expiry_days):
             out.append(
                 f"contract {contract.id} ends on {contract.end.isoformat()} (in {days:.0f} days)"
             )
     if quota.percent_used is not None and plan.usage_thresholds:
-        crossed = [t for t in plan.usage_thresholds if quota.percent_used >= t]
+        crossed = crossed_usage_thresholds(-1.0, quota.percent_used, plan.usage_thresholds)
         if crossed:
             out.append(
                 f"quota {quota.percent_used:g}% used ({_figures(quota)}), "
