@@ -177,3 +177,14 @@ def test_expiry_thresholds_due(days_left, thresholds, due):
 def test_too_many_thresholds_is_an_error():
     with pytest.raises(RulesError):
         crossed_usage_thresholds(0, 100, tuple(range(1, 20)))
+
+
+def test_many_non_matching_evaluations_do_not_crash_or_leak(ruleset):
+    # A fact matching nothing used to abort the process in delete_state; and sessions
+    # must be freed (durable allows 1024 live ones per ruleset).
+    rs = ruleset(sla(Condition(products=frozenset({"backup"}))))
+    for i in range(3000):
+        assert rs.select_sla_rule("s", f"p{i}", None, {}) is None
+    for i in range(1500):
+        assert crossed_usage_thresholds(-1.0, i % 50, (80, 100)) == ()
+        assert due_expiry_thresholds(1000 + i, (90,)) == ()

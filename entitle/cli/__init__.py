@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Each module exposes `add_parser(subparsers)` and `run(args) -> int`.
-COMMANDS = ("validate", "diff", "test", "check", "serve", "alerts", "report")
+COMMANDS = ("validate", "diff", "test", "check", "serve", "call", "alerts", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     result = run_suites(args.dir)
     if args.junit:
         write_junit(result, args.junit)
-    counts = {s: sum(r.status == s for r in result.results) for s in ("pass", "fail", "error", "skip")}
+    statuses = ("pass", "fail", "error", "skip")
+    counts = {s: sum(r.status == s for r in result.results) for s in statuses}
     if args.format == "json":
         print(json.dumps({
             "diagnostics": [d.to_json() for d in result.diagnostics],
