@@ -9,7 +9,9 @@ two threshold classifiers, nothing else.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -146,16 +148,28 @@ def crossed_usage_thresholds(
     """Thresholds t with before < t <= after: what one consumption crossed (several at once)."""
     if not thresholds:
         return ()
-    _ensure_generic()
-    message = {"before": float(before_pct), "after": float(after_pct), **_slots(thresholds, "t")}
-    fired = _fired(_USAGE, message)
-    return tuple(sorted(t for i, t in enumerate(thresholds) if f"r{i}" in fired))
+    return _crossed(float(before_pct), float(after_pct), tuple(thresholds))
 
 
 def due_expiry_thresholds(days_left: float, thresholds: Sequence[int]) -> tuple[int, ...]:
     """Days-before-expiry thresholds already reached (days_left <= d), largest first."""
     if not thresholds:
         return ()
+    # For whole-day thresholds, days_left <= d exactly when ceil(days_left) <= d: a
+    # discrete key, so the cache below stays small.
+    return _due(math.ceil(days_left), tuple(thresholds))
+
+
+@functools.lru_cache(maxsize=4096)
+def _crossed(before: float, after: float, thresholds: tuple[int, ...]) -> tuple[int, ...]:
+    """Cached: the answer is a pure function of the message the rules read."""
+    _ensure_generic()
+    fired = _fired(_USAGE, {"before": before, "after": after, **_slots(thresholds, "t")})
+    return tuple(sorted(t for i, t in enumerate(thresholds) if f"r{i}" in fired))
+
+
+@functools.lru_cache(maxsize=4096)
+def _due(days_left: int, thresholds: tuple[int, ...]) -> tuple[int, ...]:
     _ensure_generic()
     fired = _fired(_EXPIRY, {"days_left": float(days_left), **_slots(thresholds, "d")})
     return tuple(sorted((d for i, d in enumerate(thresholds) if f"r{i}" in fired), reverse=True))
