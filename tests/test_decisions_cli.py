@@ -1,0 +1,119 @@
+"""`entitle test` and `entitle check` end to end on the example bundle."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from entitle.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICIES = ROOT / "policies"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+TICKET = {
+    "ticket_id": "T-1",
+    "customer_id": "initech",
+    "product": "analytics",
+    "priority": "medium",
+    "created_at": "2026-06-10T13:00:00Z",
+    "attributes": {"license_count": 75},
+}
+
+
+def test_example_suites_all_pass(tmp_path, capsys):
+    junit = tmp_path / "report.xml"
+    assert main(["test", str(POLICIES), "--junit", str(junit)]) == 0
+    tree = ET.parse(junit).getroot()
+    cases = tree.findall(".//testcase")
+    assert len(cases) >= 30
+    assert not tree.findall(".//failure") and not tree.findall(".//error")
+
+
+def test_failing_expectations_are_reported_with_a_diff(tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(POLICIES, bundle, ignore=shutil.ignore_patterns("*_test.yaml"))
+    shutil.copy(FIXTURES / "suites/failing/wrong_test.yaml", bundle / "wrong_test.yaml")
+    junit = tmp_path / "report.xml"
+    code = main(["test", str(bundle), "--junit", str(junit)])
+    out = capsys.readouterr().out
+    assert code == 2  # a test could not run (unknown fixture): errors outrank failures
+    assert "reason: expected 'QUOTA_EXHAUSTED', got 'COVERED'" in out
+    assert "targets.resolution.due_at: expected '2026-03-10T12:00:00Z', got " in out
+    assert "no usage fixture named 'nope'" in out
+    root = ET.parse(junit).getroot()
+    assert len(root.findall(".//failure")) == 1 and len(root.findall(".//error")) == 1
+
+
+def _check(monkeypatch, capsys, stdin: str, *extra: str) -> tuple[int, list[dict]]:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(["check", "--policies", str(POLICIES), "--now", "2026-06-10T13:00:00Z", *extra])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    return code, lines
+
+
+def test_check_one_pretty_object(monkeypatch, capsys):
+    code, out = _check(monkeypatch, capsys, json.dumps(TICKET, indent=2))
+    assert code == 0
+    assert out[0]["contract_id"] == "initech-licensed"
+    assert out[0]["sla_rule"] == "50-to-100-licenses"
+    assert out[0]["targets"]["resolution"]["due_at"] == "2026-06-10T21:00:00Z"
+
+
+def test_check_ndjson_goes_on_after_a_bad_line(monkeypatch, capsys):
+    lines = [
+        json.dumps(TICKET),
+        "{not json",
+        json.dumps({**TICKET, "priority": "critical"}),
+        json.dumps({**TICKET, "ticket_id": "T-2", "product": "mail"}),
+    ]
+    code, out = _check(monkeypatch, capsys, "\n".join(lines) + "\n")
+    assert code == 1
+    assert out[0]["reason"] == "COVERED"
+    assert out[1]["line"] == 2 and out[1]["error"]["field"] == "ticket"
+    assert out[2]["line"] == 3 and out[2]["error"]["field"] == "priority"
+    assert "unknown priority 'critical'" in out[2]["error"]["message"]
+    assert out[3]["contract_id"] == "initech-basic"
+
+
+def test_check_usage_file_changes_the_answer(monkeypatch, capsys, tmp_path):
+    usage = tmp_path / "usage.json"
+    usage.write_text(json.dumps([
+        {"contract_id": "initech-licensed", "used": 30},
+        {"contract_id": "initech-basic", "period_start": "2026-06-01", "used": 5},
+    ]))
+    code, out = _check(monkeypatch, capsys, json.dumps(TICKET), "--usage", str(usage))
+    assert code == 0
+    assert out[0]["reason"] == "COVERED_OVERAGE"
+    assert out[0]["contract_id"] == "initech-basic"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"ticket_id": ""}, "ticket_id"),
+        ({"customer_id": None}, "customer_id"),
+        ({"created_at": "2026-06-10T13:00:00"}, "created_at"),
+        ({"created_at": "1999-12-31T00:00:00Z"}, "created_at"),
+        ({"created_at": "2026-06-12T13:00:00Z"}, "created_at"),
+        ({"attributes": {"license_count": True}}, "attributes.license_count"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_check_names_the_bad_field(monkeypatch, capsys, change, field):
+    code, out = _check(monkeypatch, capsys, json.dumps({**TICKET, **change}))
+    assert code == 1
+    assert out[0]["error"]["field"] == field
+
+
+def test_check_refuses_an_invalid_bundle(monkeypatch, capsys, tmp_path):
+    (tmp_path / "plan.yaml").write_text("kind: Plan\nid: p\ntype: pack\nunit: incidents\n"
+                                        "limit: 3\nsla: missing-sla\n")
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(TICKET)))
+    assert main(["check", "--policies", str(tmp_path)]) == 2
+    assert "plan.yaml:6:6: unknown SLA 'missing-sla'" in capsys.readouterr().err
