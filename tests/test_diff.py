@@ -467,8 +467,8 @@ def test_removed_plan_is_located_in_the_base_file(repo, capsys):
     removed = [c for c in report["changes"] if c["kind"] == "plan.removed"]
     assert len(removed) == 1
     assert removed[0]["path"] == "policies/plans.yaml"  # as the user knows it, not a temp dir
-    line = text.splitlines()[removed[0]["line"] - 1]
-    assert "weekly-100" in line or "kind: Plan" in line
+    at = removed[0]["line"] - 1  # the plan's document in the base file, not the edited one
+    assert "id: weekly-100" in text.splitlines()[at : at + 3]
 
 
 def test_json_format(repo, capsys):
@@ -558,3 +558,45 @@ def test_invalid_base_bundle_compares_nothing_and_exits_2(repo, capsys):
     assert out == ""
     assert "policies at HEAD is invalid; nothing compared" in err
     assert f"policies/plans.yaml:{line}:" in err  # located as the user knows the file
+
+
+def test_template_plan_change_breaks_the_contracts_made_from_it(repo, capsys):
+    edit(repo / "policies/templates.yaml", "id: premium-annual", "plan: premium-monthly",
+         "plan: basic-monthly")
+    assert main(["diff", "--base", "HEAD", "policies"]) == 1
+    out, _ = capsys.readouterr()
+    breaking = [line for line in out.splitlines() if line.startswith("BREAKING")]
+    assert len(breaking) == 2, out
+    assert all("plan premium-monthly -> basic-monthly" in line for line in breaking)
+    assert "contract globex-premium-2026:" in breaking[0]
+    assert "contract globex-premium-2027:" in breaking[1]
+    assert all(line.startswith("BREAKING policies/contracts/globex.yaml:") for line in breaking)
+
+
+def test_new_contract_on_a_plan_discontinued_true_is_breaking(repo, capsys):
+    plans = repo / "policies/plans.yaml"
+    edit(plans, "id: legacy-gold", "discontinued: 2026-01-01", "discontinued: true")
+    with (repo / "policies/contracts/initech.yaml").open("w") as f:
+        f.write("kind: Contract\nid: initech-legacy\ncustomer: initech\nplan: legacy-gold\n"
+                "products: [onsite]\nstart: 2026-03-01\n")
+    assert main(["diff", "--base", "HEAD", "policies"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("ok policies/plans.yaml:")
+    assert lines[0].endswith("plan legacy-gold: discontinued 2026-01-01 -> true")
+    assert lines[1] == (
+        "BREAKING policies/contracts/initech.yaml:1:1: contract initech-legacy added on plan "
+        "legacy-gold, which is discontinued"
+    )
+
+
+def test_dir_without_policy_files_at_ref_means_everything_is_new(repo, capsys):
+    (repo / "fresh").mkdir()
+    (repo / "fresh/README.md").write_text("policies go here\n")
+    git(repo, "add", "fresh")
+    git(repo, "commit", "-q", "-m", "placeholder")
+    shutil.copytree(repo / "policies", repo / "fresh", dirs_exist_ok=True)
+    assert main(["diff", "--base", "HEAD", "fresh"]) == 0
+    out, err = capsys.readouterr()
+    assert "fresh has no policy files at HEAD" in err
+    assert "ok fresh/plans.yaml:" in out

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
 from entitle.engine.bundle import load_policy
 from entitle.engine.diagnostics import Diagnostic
 from entitle.engine.diff import Change, diff_policies
+from entitle.engine.load import policy_files
 from entitle.engine.model import Policy, Source, frozen_map
 
 EMPTY = Policy("", frozen_map(), frozen_map(), frozen_map(), frozen_map(), frozen_map())
@@ -55,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
         except UsageError as exc:
             print(f"entitle diff: {exc}", file=sys.stderr)
             return 2
-        if base_root is None:
-            print(f"entitle diff: {shown} does not exist at {args.base}; everything in it is new",
+        if base_root is None or not policy_files(base_root):
+            missing = "does not exist" if base_root is None else "has no policy files"
+            print(f"entitle diff: {shown} {missing} at {args.base}; everything in it is new",
                   file=sys.stderr)
             base = EMPTY
         else:
@@ -108,7 +111,8 @@ def _print_invalid(args: argparse.Namespace, diagnostics: list[Diagnostic]) -> N
     for d in diagnostics:
         print(d)
     errors = sum(d.severity == "error" for d in diagnostics)
-    print(f"entitle diff: {args.dir} is invalid ({errors} errors); run `entitle validate "
+    noun = "error" if errors == 1 else "errors"
+    print(f"entitle diff: {args.dir} is invalid ({errors} {noun}); run `entitle validate "
           f"{args.dir}`; nothing compared", file=sys.stderr)
 
 
@@ -185,6 +189,7 @@ def _write_tree(toplevel: Path, sha: str, inside: str, root: Path) -> None:
 # --- locations -----------------------------------------------------------------------------
 
 
+@cache
 def _shown_path(path: str, base_root: Path, shown: Path) -> str:
     """A base file's temporary path as the user knows it: under DIR as given."""
     p = Path(path)
