@@ -1,0 +1,360 @@
+"""gRPC service throughput and latency: CheckCoverage against the same server's empty RPC.
+
+For each store backend, starts `entitle serve` on the example bundle and, in one run against
+that one server, drives with h2load (raw gRPC unary calls: POST, content-type
+application/grpc, te: trailers, a length-prefixed request body):
+
+- Ping, the empty RPC: the server's per-call floor;
+- CheckCoverage with consume=false, a read: the engine's decision plus a usage read;
+- CheckCoverage with consume=true and one fixed ticket id: after the first call every call
+  is a duplicate admission (the ledger lookup that makes retries safe);
+
+then measures true distinct admissions (consume=true, a new ticket id each call, one
+ledger write each) with a Python gRPC load generator in several processes, since h2load
+sends one fixed body. Prints req/s, p50/p99 latency and CheckCoverage/Ping ratios.
+
+    bench/run_grpc_bench.sh            # installs h2load if missing, then runs this
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from entitle.server.config import FAKE_NOW_ENV
+from entitle.server.wire import timestamp
+from entitle.v1 import entitle_pb2 as pb
+from entitle.v1 import entitle_pb2_grpc
+
+REPO = Path(__file__).resolve().parent.parent
+SERVICE = "/entitle.v1.EntitlementService/"
+NOW = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
+# Initech's licensed-support contract: a quarterly quota, SLA chosen by license-count rules
+# (durable-rules), business-hours due times on the New York desk.
+READ_TICKET = dict(customer_id="initech", product="analytics", priority="high",
+                   subject="Dashboard export fails", license=75)
+# Acme's backup contract is unlimited: admissions never run out during a long run.
+ADMIT_TICKET = dict(customer_id="acme", product="backup", priority="urgent",
+                    subject="Restore job hangs", license=10)
+
+
+def ticket_msg(ticket_id: str, spec: dict) -> pb.Ticket:
+    msg = pb.Ticket(
+        ticket_id=ticket_id, customer_id=spec["customer_id"], product=spec["product"],
+        priority=spec["priority"], subject=spec["subject"], created_at=timestamp(NOW),
+    )
+    msg.attributes["license_count"].number_value = spec["license"]
+    return msg
+
+
+def grpc_frame(message) -> bytes:
+    """A gRPC length-prefixed message: uncompressed flag, 4-byte big-endian length, bytes."""
+    body = message.SerializeToString()
+    return struct.pack(">BI", 0, len(body)) + body
+
+
+@dataclass
+class Result:
+    backend: str
+    name: str
+    tool: str
+    requests: int
+    failed: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(store: str, port: int, workers: int, log: Path) -> subprocess.Popen:
+    cmd = [
+        sys.executable, "-m", "entitle", "serve", "--policies", str(REPO / "policies"),
+        "--store", store, "--listen", f"127.0.0.1:{port}", "--workers", str(workers),
+        "--reload-interval", "0", "--log-level", "warning",
+    ]
+    env = {**os.environ, FAKE_NOW_ENV: NOW.isoformat()}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited; see {log}")
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                reply = health_pb2_grpc.HealthStub(ch).Check(
+                    health_pb2.HealthCheckRequest(), timeout=2
+                )
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return proc
+        except grpc.RpcError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server did not become ready; see {log}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def check_body(port: int, method: str, body: bytes, response_type) -> None:
+    """h2load counts HTTP 200 as success; make sure this body gets gRPC OK first."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        call = ch.unary_unary(SERVICE + method)
+        raw = call(body[5:], timeout=10)  # the serializer-less call sends bytes as they are
+        response_type.FromString(raw)
+
+
+def run_h2load(
+    port: int, method: str, body: bytes, args, work: Path, backend: str, name: str
+) -> Result:
+    body_file = work / f"{name}.bin"
+    body_file.write_bytes(body)
+    log_file = work / f"{name}.tsv"
+    log_file.unlink(missing_ok=True)
+    cmd = [
+        args.h2load, "-c", str(args.connections), "-m", str(args.streams // args.connections),
+        "-t", "1", "-D", str(args.duration), "--warm-up-time", str(args.warmup),
+        "-d", str(body_file), "-H", "content-type: application/grpc", "-H", "te: trailers",
+        f"--log-file={log_file}", f"http://127.0.0.1:{port}{SERVICE}{method}",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out).group(1))
+    m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed",
+                  out)
+    done, failed = int(m.group(2)), int(m.group(4))
+    latencies = sorted(
+        int(line.split("\t")[2]) / 1000.0
+        for line in log_file.read_text().splitlines()
+        if line.count("\t") == 2
+    )
+    return Result(backend, name, "h2load", done, failed, rps, _pct(latencies, 50),
+                  _pct(latencies, 99))
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(len(values) * p / 100))]
+
+
+def _admit_worker(port: int, prefix: str, threads: int, seconds: float, queue) -> None:
+    """One load process: `threads` callers each admitting new tickets until time is up."""
+    import threading
+
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def caller(n: int) -> None:
+        mine: list[float] = []
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            check = entitle_pb2_grpc.EntitlementServiceStub(ch).CheckCoverage
+            i = 0
+            while time.monotonic() < stop_at:
+                i += 1
+                request = pb.CheckCoverageRequest(
+                    ticket=ticket_msg(f"{prefix}-{n}-{i}", ADMIT_TICKET), consume=True
+                )
+                t0 = time.perf_counter()
+                try:
+                    reply = check(request, timeout=30)
+                    ok = reply.admitted
+                except grpc.RpcError:
+                    ok = False
+                mine.append((time.perf_counter() - t0) * 1000)
+                if not ok:
+                    with lock:
+                        failures[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    pool = [threading.Thread(target=caller, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    queue.put((latencies, failures[0]))
+
+
+def run_admissions(port: int, args, backend: str) -> Result:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    per = max(1, args.streams // args.load_processes)
+    prefix = f"adm-{backend}-{os.getpid()}-{time.time_ns()}"
+    procs = [
+        ctx.Process(target=_admit_worker, args=(port, f"{prefix}-{p}", per, args.duration, queue))
+        for p in range(args.load_processes)
+    ]
+    t0 = time.monotonic()
+    for p in procs:
+        p.start()
+    latencies, failed = [], 0
+    for _ in procs:
+        lat, f = queue.get()
+        latencies += lat
+        failed += f
+    for p in procs:
+        p.join()
+    elapsed = time.monotonic() - t0
+    latencies.sort()
+    return Result(backend, "CheckCoverage consume=true, distinct tickets", "python-grpc",
+                  len(latencies), failed, len(latencies) / min(elapsed, args.duration + 5),
+                  _pct(latencies, 50), _pct(latencies, 99))
+
+
+def fresh_pg_database(admin_url: str, name: str) -> str:
+    """A new empty database next to `admin_url`'s, so each run starts from an empty ledger."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def bench_backend(backend: str, store: str, args, work: Path) -> list[Result]:
+    port = free_port()
+    proc = start_server(store, port, args.workers, work / f"server-{backend}.log")
+    bodies = {
+        "Ping": ("Ping", grpc_frame(pb.PingRequest()), pb.PingResponse),
+        "CheckCoverage read": (
+            "CheckCoverage",
+            grpc_frame(pb.CheckCoverageRequest(ticket=ticket_msg("BENCH-READ", READ_TICKET))),
+            pb.CheckCoverageResponse,
+        ),
+        "CheckCoverage consume=true, duplicate": (
+            "CheckCoverage",
+            grpc_frame(pb.CheckCoverageRequest(
+                ticket=ticket_msg("BENCH-DUP", ADMIT_TICKET), consume=True
+            )),
+            pb.CheckCoverageResponse,
+        ),
+    }
+    results = []
+    try:
+        for method, body, reply_type in bodies.values():
+            check_body(port, method, body, reply_type)
+        for _ in range(args.rounds):
+            for name, (method, body, _) in bodies.items():
+                slug = re.sub(r"\W+", "-", name).strip("-").lower()
+                r = run_h2load(port, method, body, args, work, backend, slug)
+                r.name = name
+                results.append(r)
+                print(_row(r), flush=True)
+        r = run_admissions(port, args, backend)
+        results.append(r)
+        print(_row(r), flush=True)
+    finally:
+        stop_server(proc)
+    return results
+
+
+def _row(r: Result) -> str:
+    return (f"{r.backend:<10} {r.name:<42} {r.tool:<11} {r.rps:>9.0f} {r.p50_ms:>8.2f} "
+            f"{r.p99_ms:>8.2f} {r.failed:>6}")
+
+
+def summarize(results: list[Result]) -> dict:
+    """Per backend: median req/s per call kind, and the CheckCoverage/Ping ratios."""
+    out = {}
+    for backend in sorted({r.backend for r in results}):
+        mine = [r for r in results if r.backend == backend]
+        names = dict.fromkeys(r.name for r in mine)
+        rows = {}
+        for name in names:
+            runs = [r for r in mine if r.name == name]
+            rows[name] = {
+                "rps": statistics.median(r.rps for r in runs),
+                "p50_ms": statistics.median(r.p50_ms for r in runs),
+                "p99_ms": statistics.median(r.p99_ms for r in runs),
+            }
+        ping = rows["Ping"]["rps"]
+        out[backend] = {
+            "rows": rows,
+            "ratio_read_to_ping": rows["CheckCoverage read"]["rps"] / ping,
+            "ratio_duplicate_to_ping": rows["CheckCoverage consume=true, duplicate"]["rps"] / ping,
+        }
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--backends", default="sqlite,postgresql")
+    default_pg = os.environ.get("ENTITLE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--pg-url", default=os.environ.get("ENTITLE_BENCH_PG", default_pg),
+                   help="a PostgreSQL server to create the benchmark database on")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--streams", type=int, default=50, help="concurrent streams (default 50)")
+    p.add_argument("--connections", type=int, default=10, help="h2load connections")
+    p.add_argument("--duration", type=float, default=10, help="seconds per measurement")
+    p.add_argument("--warmup", type=float, default=2, help="h2load warm-up seconds")
+    p.add_argument("--rounds", type=int, default=2, help="h2load rounds; medians are reported")
+    p.add_argument("--load-processes", type=int, default=2,
+                   help="processes of the Python admission load generator")
+    p.add_argument("--h2load", default=shutil.which("h2load") or "h2load")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args()
+    if not shutil.which(args.h2load):
+        print("h2load not found: run bench/run_grpc_bench.sh (installs nghttp2-client)",
+              file=sys.stderr)
+        return 2
+    print(f"workers={args.workers} streams={args.streams} connections={args.connections} "
+          f"duration={args.duration}s rounds={args.rounds} cpus={os.cpu_count()}")
+    print(f"{'backend':<10} {'call':<42} {'tool':<11} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'failed':>6}")
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="entitle-grpc-bench-") as tmp:
+        work = Path(tmp)
+        for backend in args.backends.split(","):
+            if backend == "sqlite":
+                store = f"sqlite:///{work / 'bench.db'}"
+            elif backend == "postgresql":
+                store = fresh_pg_database(args.pg_url, "entitle_bench")
+            else:
+                raise SystemExit(f"unknown backend {backend!r}")
+            results += bench_backend(backend, store, args, work)
+    summary = summarize(results)
+    print()
+    for backend, s in summary.items():
+        print(f"{backend}: CheckCoverage read / Ping = {s['ratio_read_to_ping']:.2f}; "
+              f"duplicate admission / Ping = {s['ratio_duplicate_to_ping']:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(
+            {"args": vars(args) | {"json": str(args.json)}, "results": [asdict(r) for r in results],
+             "summary": summary}, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# gRPC service benchmark (docs/benchmarks.md, "gRPC service"): installs h2load when missing
+# (Debian package nghttp2-client), then runs bench/grpc_bench.py with any arguments given.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup run
+if ! command -v h2load >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq nghttp2-client
+  else sudo apt-get update -qq && sudo apt-get install -y -qq nghttp2-client; fi
+fi
+exec .venv/bin/python bench/grpc_bench.py "$@"

@@ -1,0 +1,59 @@
+"""How `entitle serve` runs: one value the supervisor hands to every worker process."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+
+from entitle.engine.ticket import TicketError, parse_instant
+from entitle.server.clock import Clock, FixedClock, SystemClock
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_STORE = "sqlite:///entitle.db"
+MAX_MESSAGE_BYTES = 1024 * 1024
+FAKE_NOW_ENV = "ENTITLE_FAKE_NOW"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    policies: str = "policies"
+    store_url: str = DEFAULT_STORE
+    listen: str = DEFAULT_LISTEN
+    workers: int = 1
+    reload_interval: float = 1.0  # seconds between bundle polls; 0 disables watching
+    grace: float = 10.0  # seconds in-flight calls get to finish on shutdown
+    threads: int = 16  # handler threads per worker: overlap store I/O, not CPU
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    log_level: str = "info"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeConfig:
+        return cls(**json.loads(text))
+
+    def with_listen(self, listen: str) -> ServeConfig:
+        return replace(self, listen=listen)
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """`host:port` (IPv6 as `[::1]:50051`) as (host, port); raises ValueError with a hint."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"--listen {listen!r} is not HOST:PORT, e.g. 127.0.0.1:50051")
+    return host.strip("[]"), int(port)
+
+
+def runtime_clock() -> Clock:
+    """The system clock, or a fixed one from ENTITLE_FAKE_NOW (a testing aid, never in prod)."""
+    fake = os.environ.get(FAKE_NOW_ENV)
+    if not fake:
+        return SystemClock()
+    try:
+        at: datetime = parse_instant(FAKE_NOW_ENV, fake)
+    except TicketError as exc:
+        raise ValueError(str(exc)) from None
+    return FixedClock(at)

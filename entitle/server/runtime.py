@@ -1,0 +1,88 @@
+"""One worker's serving state: store, snapshot, reload, health, and the hooks alerts plug into."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from entitle.server.clock import Clock
+from entitle.server.config import ServeConfig
+from entitle.server.health import PolicyHealth
+from entitle.server.reload import BundleWatcher, Reloader, ReloadOutcome
+from entitle.server.snapshots import SnapshotHolder
+from entitle.server.store import open_store
+from entitle.server.supervisor import SUPERVISOR_ENV
+from entitle.v1 import entitle_pb2
+
+SERVICE_NAME = entitle_pb2.DESCRIPTOR.services_by_name["EntitlementService"].full_name
+
+
+class Background(Protocol):
+    """A task living as long as the worker (e.g. the alert sweeper): started, then stopped."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    config: ServeConfig
+    clock: Clock
+    store: object
+    holder: SnapshotHolder
+    reloader: Reloader
+    health: PolicyHealth
+    watcher: BundleWatcher
+    worker: int = 0
+    # Passed to the store's admit()/record() so alerts commit with the usage (issue 5).
+    admission_alerts: Callable | None = None
+    record_alerts: Callable | None = None
+    # Alert RPCs are served by this object once it exists; until then they are UNIMPLEMENTED.
+    alerts: object | None = None
+    background: list[Background] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, config: ServeConfig, clock: Clock, *, worker: int = 0) -> Runtime:
+        """Open the store and load the bundle; an invalid bundle still yields a runtime."""
+        store = open_store(config.store_url)
+        holder = SnapshotHolder()
+        reloader = Reloader(Path(config.policies), holder, clock)
+        health = PolicyHealth((SERVICE_NAME,))
+        reloader.subscribe(lambda _outcome: health.update(holder.serving(), reloader.status))
+        reloader.reload("start")
+        watcher = BundleWatcher(reloader, config.reload_interval)
+        return cls(config, clock, store, holder, reloader, health, watcher, worker)
+
+    @property
+    def store_backend(self) -> str:
+        return self.config.store_url.partition(":")[0].split("+")[0]
+
+    def start(self) -> None:
+        self.watcher.start()
+        for task in self.background:
+            task.start()
+
+    def request_reload(self, reason: str) -> None:
+        """Reload soon, off the caller's thread (signal handlers)."""
+        self.watcher.request(reason)
+
+    def reload_now(self, reason: str) -> ReloadOutcome:
+        """Reload this worker now, and have the supervisor tell its siblings (SIGHUP)."""
+        outcome = self.reloader.reload(reason)
+        parent = os.environ.get(SUPERVISOR_ENV)
+        if parent and int(parent) == os.getppid():
+            os.kill(os.getppid(), signal.SIGHUP)
+        return outcome
+
+    def close(self) -> None:
+        """After the server stopped: background tasks, then the snapshot, then the store."""
+        self.watcher.stop()
+        for task in reversed(self.background):
+            task.stop()
+        self.holder.close()
+        self.store.close()

@@ -1,0 +1,274 @@
+"""The EntitlementService RPCs: requests checked and mapped to the engine, the store and reload."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from datetime import datetime
+
+import grpc
+
+from entitle import __version__
+from entitle.engine.decide import quota_for
+from entitle.engine.model import Contract, Policy
+from entitle.engine.periods import lifecycle, period_at, period_key
+from entitle.engine.ticket import EARLIEST, MAX_FUTURE_SKEW, MAX_TEXT, TicketError
+from entitle.server.admission import check_coverage
+from entitle.server.contracts import ContractFilter, contract_status, select_contracts
+from entitle.server.errors import RpcFailure, invalid, not_found, rpc, ticket_failure
+from entitle.server.pages import (
+    PageTokenError,
+    decode_page_token,
+    encode_page_token,
+    page_size,
+    query_fingerprint,
+)
+from entitle.server.reload import APPLIED
+from entitle.server.runtime import Runtime
+from entitle.server.snapshots import NoPolicyLoaded
+from entitle.server.wire import (
+    LIFECYCLES,
+    instant,
+    quota_to_proto,
+    ticket_from_proto,
+    timestamp,
+)
+from entitle.v1 import entitle_pb2 as pb
+from entitle.v1 import entitle_pb2_grpc
+
+STATES = {value: name for name, value in LIFECYCLES.items()}
+
+
+def _text(field: str, value: str, *, required: bool = True) -> str:
+    if required and not value:
+        raise invalid(field, "is required")
+    if len(value) > MAX_TEXT:
+        raise invalid(field, f"is longer than {MAX_TEXT} characters")
+    return value
+
+
+def _optional_instant(msg, name: str, default: datetime | None) -> datetime | None:
+    """A request's instant, or `default` when unset; before 2000 is as absurd as for tickets."""
+    if not msg.HasField(name):
+        return default
+    try:
+        at = instant(getattr(msg, name), name)
+    except TicketError as exc:
+        raise ticket_failure(exc) from None
+    if at < EARLIEST:
+        raise invalid(name, f"{at.isoformat()} is before {EARLIEST.date()}")
+    return at
+
+
+class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
+    """One worker's service; alerts RPCs are delegated to `runtime.alerts` once it exists."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self.store = runtime.store
+        self.clock = runtime.clock
+
+    @rpc
+    def Ping(self, request, context):
+        return pb.PingResponse()
+
+    @rpc
+    def CheckCoverage(self, request, context):
+        now = self.clock.now()
+        if not request.HasField("ticket"):
+            raise invalid("ticket", "is required")
+        try:
+            ticket = ticket_from_proto(request.ticket)
+            with self.runtime.holder.lease() as snapshot:
+                answer = check_coverage(
+                    snapshot,
+                    self.store,
+                    ticket,
+                    now,
+                    consume=request.consume,
+                    on_commit_alerts=self.runtime.admission_alerts,
+                )
+        except TicketError as exc:
+            raise ticket_failure(exc, "ticket.") from None
+        return pb.CheckCoverageResponse(
+            decision=answer.decision, duplicate=answer.duplicate, admitted=answer.admitted
+        )
+
+    @rpc
+    def RecordUsage(self, request, context):
+        now = self.clock.now()
+        ticket_id = _text("ticket_id", request.ticket_id)
+        key = _text("idempotency_key", request.idempotency_key)
+        amount = request.amount
+        if not math.isfinite(amount) or amount <= 0:
+            raise invalid("amount", f"must be a finite number greater than 0, got {amount!r}")
+        unit = _text("unit", request.unit)
+        at = _optional_instant(request, "recorded_at", now)
+        if at > now + MAX_FUTURE_SKEW:
+            raise invalid("recorded_at", f"{at.isoformat()} is more than a day after server time")
+        with self.runtime.holder.lease() as snapshot:
+            policy = snapshot.policy
+            contract = self._charged_contract(policy, ticket_id, request.contract_id)
+            plan = policy.plans[contract.plan_id]
+            if unit != plan.unit:
+                raise invalid(
+                    "unit",
+                    f"contract {contract.id} is on plan {plan.id}, which counts "
+                    f"{plan.unit}, not {unit!r}",
+                )
+            if lifecycle(contract, at) != "active":
+                raise invalid(
+                    "recorded_at",
+                    f"{at.isoformat()} is outside the term of contract {contract.id}",
+                )
+            key_of_period = period_key(period_at(plan, contract, at))
+            result = self.store.record(
+                key,
+                ticket_id=ticket_id,
+                contract_id=contract.id,
+                period_key=key_of_period,
+                amount=amount,
+                unit=unit,
+                at=at,
+                on_commit_alerts=self.runtime.record_alerts,
+            )
+            if result.status == "conflict":
+                raise RpcFailure(
+                    grpc.StatusCode.ALREADY_EXISTS,
+                    f"{key!r} was already used for a different record; use a new key",
+                    "idempotency_key",
+                )
+            quota = quota_for(plan, contract, at, self.store)
+        return pb.RecordUsageResponse(
+            contract_id=contract.id,
+            quota=quota_to_proto(quota),
+            duplicate=result.status == "duplicate",
+        )
+
+    def _charged_contract(self, policy: Policy, ticket_id: str, contract_id: str) -> Contract:
+        """The contract named, or the one the ticket was admitted on."""
+        if contract_id:
+            contract = policy.contracts.get(_text("contract_id", contract_id))
+            if contract is None:
+                raise not_found("contract_id", f"no contract {contract_id!r} in the policy")
+            return contract
+        usage = self.store.ticket_usage(ticket_id)
+        if usage is None or not usage.contract_id:
+            raise not_found(
+                "ticket_id",
+                f"ticket {ticket_id!r} was never admitted; pass contract_id to charge a contract",
+            )
+        contract = policy.contracts.get(usage.contract_id)
+        if contract is None:
+            raise not_found(
+                "contract_id",
+                f"ticket {ticket_id!r} was admitted on contract {usage.contract_id!r}, "
+                "which is no longer in the policy",
+            )
+        return contract
+
+    @rpc
+    def ReleaseUsage(self, request, context):
+        ticket_id = _text("ticket_id", request.ticket_id)
+        reason = _text("reason", request.reason, required=False)
+        if self.store.ticket_usage(ticket_id) is None:
+            raise not_found("ticket_id", f"the ledger has no usage of ticket {ticket_id!r}")
+        released = self.store.release(ticket_id, reason=reason, at=self.clock.now())
+        units = {}
+        with contextlib.suppress(NoPolicyLoaded), self.runtime.holder.lease() as snapshot:
+            policy = snapshot.policy
+            for contract_id in released:
+                contract = policy.contracts.get(contract_id)
+                if contract is not None:
+                    units[contract_id] = policy.plans[contract.plan_id].unit
+        return pb.ReleaseUsageResponse(
+            released=[
+                pb.ReleasedUsage(contract_id=cid, unit=units.get(cid, ""), amount=amount)
+                for cid, amount in sorted(released.items())
+            ]
+        )
+
+    @rpc
+    def GetContractStatus(self, request, context):
+        contract_id = _text("contract_id", request.contract_id)
+        at = _optional_instant(request, "at", self.clock.now())
+        with self.runtime.holder.lease() as snapshot:
+            policy = snapshot.policy
+            contract = policy.contracts.get(contract_id)
+            if contract is None:
+                raise not_found("contract_id", f"no contract {contract_id!r} in the policy")
+            status = contract_status(policy, self.store, contract, at)
+        return pb.GetContractStatusResponse(
+            contract=status, as_of=timestamp(at), policy_revision=policy.revision
+        )
+
+    @rpc
+    def ListContracts(self, request, context):
+        at = _optional_instant(request, "at", self.clock.now())
+        if request.lifecycle not in STATES and request.lifecycle != pb.LIFECYCLE_UNSPECIFIED:
+            raise invalid("lifecycle", f"unknown lifecycle {request.lifecycle}")
+        where = ContractFilter(
+            customer_id=_text("customer_id", request.customer_id, required=False),
+            state=STATES.get(request.lifecycle, ""),
+            plan_id=_text("plan_id", request.plan_id, required=False),
+            product=_text("product", request.product, required=False),
+            ends_before=_optional_instant(request, "ends_before", None),
+        )
+        try:
+            limit = page_size(request.page_size)
+        except ValueError as exc:
+            raise invalid("page_size", str(exc)) from None
+        # A given `at` is part of the listing; "now" is not, or page two would never match.
+        query = query_fingerprint(where, at.isoformat() if request.HasField("at") else "now")
+        try:
+            after = decode_page_token(request.page_token, query)
+        except PageTokenError as exc:
+            raise invalid("page_token", str(exc)) from None
+        with self.runtime.holder.lease() as snapshot:
+            policy = snapshot.policy
+            page, more = select_contracts(policy, where, at, after, limit)
+            statuses = [contract_status(policy, self.store, c, at) for c in page]
+        return pb.ListContractsResponse(
+            contracts=statuses,
+            next_page_token=encode_page_token(page[-1].id, query) if more else "",
+            as_of=timestamp(at),
+            policy_revision=policy.revision,
+        )
+
+    @rpc
+    def ServerInfo(self, request, context):
+        serving = self.runtime.holder.serving()
+        status = self.runtime.reloader.status
+        out = pb.ServerInfoResponse(
+            policy_revision=serving.revision if serving else "",
+            last_reload_error=status.last_error or "",
+            store_backend=self.runtime.store_backend,
+            version=__version__,
+            workers=self.runtime.config.workers,
+            pid=os.getpid(),
+        )
+        if serving is not None:
+            out.loaded_at.CopyFrom(timestamp(serving.loaded_at))
+        if status.last_attempt_at is not None:
+            out.last_reload_attempt_at.CopyFrom(timestamp(status.last_attempt_at))
+        if status.last_error_at is not None:
+            out.last_reload_error_at.CopyFrom(timestamp(status.last_error_at))
+        return out
+
+    @rpc
+    def Reload(self, request, context):
+        outcome = self.runtime.reload_now("Reload RPC")
+        return pb.ReloadResponse(
+            policy_revision=outcome.revision or "",
+            changed=outcome.status == APPLIED,
+            error=outcome.message,
+        )
+
+    @rpc
+    def WatchAlerts(self, request, context):
+        raise RpcFailure(grpc.StatusCode.UNIMPLEMENTED, "alerts are not available yet")
+
+    @rpc
+    def ListAlerts(self, request, context):
+        raise RpcFailure(grpc.StatusCode.UNIMPLEMENTED, "alerts are not available yet")

@@ -1,0 +1,101 @@
+"""Mapping between the wire messages (entitle.v1) and the engine's tickets and decisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from entitle.engine.decide import Decision, Quota
+from entitle.engine.model import frozen_map
+from entitle.engine.ticket import Ticket, TicketError
+from entitle.v1 import entitle_pb2 as pb
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Instants a client may send: the Timestamp type's own range, years 1 to 9999.
+MIN_SECONDS, MAX_SECONDS = -62135596800, 253402300799
+
+LIFECYCLES = {
+    "planned": pb.LIFECYCLE_PLANNED,
+    "active": pb.LIFECYCLE_ACTIVE,
+    "expired": pb.LIFECYCLE_EXPIRED,
+    "suspended": pb.LIFECYCLE_SUSPENDED,
+}
+
+
+def timestamp(at: datetime) -> Timestamp:
+    delta = at - EPOCH
+    return Timestamp(seconds=delta.days * 86400 + delta.seconds, nanos=delta.microseconds * 1000)
+
+
+def instant(ts: Timestamp, field: str) -> datetime:
+    """A client's Timestamp as an aware UTC datetime; absurd values name their field."""
+    if not MIN_SECONDS <= ts.seconds <= MAX_SECONDS or not 0 <= ts.nanos < 10**9:
+        raise TicketError(field, "is not a valid timestamp (years 1 to 9999)")
+    return EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
+
+
+def ticket_from_proto(msg: pb.Ticket) -> Ticket:
+    """The engine's Ticket; check_ticket then validates every field it has."""
+    if not msg.HasField("created_at"):
+        raise TicketError("created_at", "is required")
+    attributes: dict[str, str | float] = {}
+    for key, value in msg.attributes.items():
+        kind = value.WhichOneof("kind")
+        if kind is None:
+            raise TicketError(f"attributes.{key}", "must be a string or a number")
+        attributes[key] = value.string_value if kind == "string_value" else value.number_value
+    return Ticket(
+        ticket_id=msg.ticket_id,
+        customer_id=msg.customer_id,
+        product=msg.product,
+        priority=msg.priority,
+        created_at=instant(msg.created_at, "created_at"),
+        subject=msg.subject if msg.HasField("subject") else None,
+        attributes=frozen_map(attributes),
+    )
+
+
+def quota_to_proto(q: Quota) -> pb.Quota:
+    out = pb.Quota(
+        unit=q.unit,
+        unlimited=q.limit is None,
+        used=q.used,
+        period_start=timestamp(q.period_start),
+    )
+    if q.limit is not None:
+        out.limit = q.limit
+        out.remaining = q.remaining
+        out.percent_used = q.percent_used
+    if q.period_end is not None:
+        out.period_end.CopyFrom(timestamp(q.period_end))
+    return out
+
+
+def decision_to_proto(d: Decision) -> pb.Decision:
+    out = pb.Decision(
+        ticket_id=d.ticket_id,
+        covered=d.covered,
+        reason=pb.CoverageReason.Value("COVERAGE_REASON_" + d.reason),
+        explanation=d.explanation,
+        contract_id=d.contract_id or "",
+        plan_id=d.plan_id or "",
+        sla_id=d.sla_id or "",
+        sla_rule=d.sla_rule or "",
+        targets=[
+            pb.Target(
+                metric=t.metric,
+                minutes=t.minutes,
+                clock=t.clock,
+                calendar_id=t.calendar_id or "",
+                due_at=timestamp(t.due_at),
+            )
+            for t in d.targets
+        ],
+        warnings=d.warnings,
+        policy_revision=d.policy_revision,
+        decided_at=timestamp(d.decided_at),
+    )
+    if d.quota is not None:
+        out.quota.CopyFrom(quota_to_proto(d.quota))
+    return out

@@ -1,0 +1,59 @@
+"""One worker process of `entitle serve`: its own store connection, snapshot and gRPC server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+from entitle.server.app import Runtime, build_server
+from entitle.server.config import ServeConfig, runtime_clock
+from entitle.server.logs import setup_logging
+from entitle.server.supervisor import EXIT_CONFIG, SUPERVISOR_ENV
+
+PARENT_CHECK_SECONDS = 1.0
+
+
+def serve_worker(config: ServeConfig, index: int) -> int:
+    """Serve until SIGTERM/SIGINT (or the supervisor dies), then drain in-flight calls."""
+    log = setup_logging(config.log_level, role="worker", worker=index)
+    try:
+        clock = runtime_clock()
+        runtime = Runtime.open(config, clock, worker=index)
+    except ValueError as exc:
+        log.error("bad configuration", extra={"error": str(exc)})
+        return EXIT_CONFIG
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: runtime.request_reload("SIGHUP"))
+    try:
+        server, port = build_server(runtime)
+    except RuntimeError as exc:
+        log.error("cannot listen", extra={"listen": config.listen, "error": str(exc)})
+        runtime.close()
+        return EXIT_CONFIG
+    runtime.start()
+    server.start()
+    log.info("listening", extra={"listen": config.listen, "port": port})
+    parent = int(os.environ.get(SUPERVISOR_ENV, "0")) or None
+    while not stop.wait(PARENT_CHECK_SECONDS):
+        if parent is not None and os.getppid() != parent:
+            log.error("supervisor is gone; stopping")
+            break
+    log.info("draining", extra={"grace_s": config.grace})
+    runtime.health.shutdown()
+    server.stop(config.grace).wait()
+    runtime.close()
+    log.info("stopped")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    config_json, index = argv
+    return serve_worker(ServeConfig.from_json(config_json), int(index))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
