@@ -23,7 +23,8 @@ from entitle.server.pages import (
     query_fingerprint,
 )
 from entitle.server.snapshots import NoPolicyLoaded, SnapshotHolder
-from entitle.server.supervisor import _redact, reserve_port
+from entitle.server.store.base import redact
+from entitle.server.supervisor import reserve_port
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
@@ -157,9 +158,9 @@ def test_fake_now_is_read_only_from_its_variable(monkeypatch):
 
 
 def test_store_passwords_stay_out_of_logs():
-    redacted = _redact("postgresql://app:s3cret@db:5432/entitle")
+    redacted = redact("postgresql://app:s3cret@db:5432/entitle")
     assert redacted == "postgresql://app:***@db:5432/entitle"
-    assert _redact("sqlite:///entitle.db") == "sqlite:///entitle.db"
+    assert redact("sqlite:///entitle.db") == "sqlite:///entitle.db"
 
 
 def test_log_lines_are_json_with_extra_fields_and_tracebacks():

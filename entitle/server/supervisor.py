@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from entitle.server.config import ServeConfig, split_listen
 from entitle.server.logs import get_logger
+from entitle.server.store.base import redact
 
 EXIT_CONFIG = 78  # a worker's "your configuration is wrong": restarting will not help
 POLL_SECONDS = 0.1
@@ -85,7 +86,7 @@ class Supervisor:
         log.info(
             "serving",
             extra={"listen": self.config.listen, "workers": self.config.workers,
-                   "store": _redact(self.config.store_url), "policies": self.config.policies},
+                   "store": redact(self.config.store_url), "policies": self.config.policies},
         )
         restart_at: dict[int, float] = {}
         while True:
@@ -137,11 +138,3 @@ class Supervisor:
         get_logger().info("stopped")
         return self.exit_code
 
-
-def _redact(url: str) -> str:
-    """A store URL without its password, for logs."""
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in creds:
-        return url
-    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"

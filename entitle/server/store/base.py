@@ -1,0 +1,157 @@
+"""What the usage ledger promises, whatever database keeps it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+# Floating-point slack when comparing hours and days against a limit (0.1 + 0.2 > 0.3).
+EPSILON = 1e-9
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used as configured (bad URL, newer schema)."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The database did not answer (down, locked too long): the call may be retried."""
+
+
+@dataclass(frozen=True)
+class TicketUsage:
+    """What the ledger holds for a ticket: its admission (if any) and its recorded usage."""
+
+    ticket_id: str
+    contract_id: str
+    admitted: bool
+    payload: bytes | None  # the decision returned when the ticket was admitted
+    released: bool
+
+
+@dataclass(frozen=True)
+class AdmitResult:
+    status: Literal["admitted", "exhausted", "duplicate"]
+    payload: bytes | None = None  # for duplicates: the original decision
+    used: float = 0.0  # for admissions: the period's usage after this one
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    status: Literal["recorded", "duplicate", "conflict"]
+
+
+@dataclass(frozen=True)
+class UsageChange:
+    """A committed-with-its-alerts change of one period's counter."""
+
+    contract_id: str
+    period_key: str
+    before: float
+    after: float
+    at: datetime
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    """An alert to append; `dedupe_key` makes it exactly-once across processes and restarts."""
+
+    dedupe_key: str
+    kind: str
+    contract_id: str
+    customer_id: str
+    plan_id: str
+    occurred_at: datetime
+    threshold: int = 0
+    period_key: str = ""
+    body: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    cursor: int
+    dedupe_key: str
+    kind: str
+    contract_id: str
+    customer_id: str
+    plan_id: str
+    occurred_at: datetime
+    emitted_at: datetime
+    threshold: int
+    period_key: str
+    body: dict
+
+
+@dataclass(frozen=True)
+class AlertQuery:
+    """Which alerts to read; empty filters match everything."""
+
+    after_cursor: int = 0
+    limit: int = 100
+    kinds: tuple[str, ...] = ()
+    customer_id: str = ""
+    contract_id: str = ""
+
+
+# Called inside the usage transaction; the alerts it returns commit (or roll back) with it.
+AlertHook = Callable[[UsageChange], Iterable[NewAlert]]
+
+
+class Store(Protocol):
+    """The one storage interface; SQLite and PostgreSQL implement it with the same SQL."""
+
+    backend: str
+
+    def used(self, contract_id: str, period_key: str) -> float: ...
+
+    def ticket_usage(self, ticket_id: str) -> TicketUsage | None: ...
+
+    def admit(
+        self, ticket_id: str, contract_id: str, period_key: str, *, amount: float,
+        limit: float | None, allow_over: bool, payload: bytes, at: datetime,
+        on_commit_alerts: AlertHook | None = None,
+    ) -> AdmitResult: ...
+
+    def record(
+        self, key: str, *, ticket_id: str, contract_id: str, period_key: str, amount: float,
+        unit: str, at: datetime, on_commit_alerts: AlertHook | None = None,
+    ) -> RecordResult: ...
+
+    def release(self, ticket_id: str, *, reason: str, at: datetime) -> dict[str, float]: ...
+
+    def append_alerts(self, alerts: Iterable[NewAlert], emitted_at: datetime) -> list[int]: ...
+
+    def alerts(self, query: AlertQuery) -> tuple[list[StoredAlert], int, bool]: ...
+
+    def latest_cursor(self) -> int: ...
+
+    def purge_alerts(self, emitted_before: datetime) -> int: ...
+
+    def try_lease(self, name: str, holder: str, now: datetime, seconds: float) -> bool: ...
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def schema_version(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def redact(url: str) -> str:
+    """A store URL fit for logs and errors: its password replaced."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+
+
+def to_text(at: datetime) -> str:
+    """Instants as fixed-width UTC text: sortable as strings in both databases."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_text(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

@@ -1,0 +1,92 @@
+"""Versioned schema of the ledger; applied in order on start, never edited once released."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Column types that differ between the two databases; everything else is shared SQL.
+TYPES = {
+    "sqlite": {"blob": "BLOB", "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL"},
+    "postgresql": {
+        "blob": "BYTEA",
+        "id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "real": "DOUBLE PRECISION",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+    def sql(self, backend: str) -> list[str]:
+        return [s.format(**TYPES[backend]) for s in self.statements]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "usage ledger and alert outbox", (
+        # Units used per contract and period: the row the conditional update locks.
+        """CREATE TABLE usage_counters (
+            contract_id TEXT NOT NULL,
+            period_key TEXT NOT NULL,
+            used {real} NOT NULL DEFAULT 0,
+            PRIMARY KEY (contract_id, period_key)
+        )""",
+        # One row per admitted ticket, kept after release so a retry stays a duplicate.
+        """CREATE TABLE ticket_admissions (
+            ticket_id TEXT PRIMARY KEY,
+            contract_id TEXT NOT NULL,
+            period_key TEXT NOT NULL,
+            amount {real} NOT NULL,
+            payload {blob} NOT NULL,
+            admitted_at TEXT NOT NULL,
+            released_at TEXT,
+            release_reason TEXT
+        )""",
+        # Hours and days logged on tickets, exactly once per idempotency key.
+        """CREATE TABLE usage_records (
+            idempotency_key TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            contract_id TEXT NOT NULL,
+            period_key TEXT NOT NULL,
+            amount {real} NOT NULL,
+            unit TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            released_at TEXT,
+            release_reason TEXT
+        )""",
+        "CREATE INDEX usage_records_ticket ON usage_records (ticket_id)",
+        # Every alert key ever emitted: outlives alert retention, so nothing is emitted twice.
+        """CREATE TABLE alert_keys (
+            dedupe_key TEXT PRIMARY KEY,
+            emitted_at TEXT NOT NULL
+        )""",
+        # The outbox: cursors increase in commit order (writers hold the alert-log lock).
+        """CREATE TABLE alerts (
+            cursor {id},
+            dedupe_key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            contract_id TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            plan_id TEXT NOT NULL,
+            threshold INTEGER NOT NULL,
+            period_key TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            emitted_at TEXT NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        "CREATE INDEX alerts_emitted ON alerts (emitted_at)",
+        # Who runs a singleton task (the alert sweeper) until when.
+        """CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    )),
+)
+
+LATEST = MIGRATIONS[-1].version

@@ -1,0 +1,380 @@
+"""The ledger's logic, once, in SQL both SQLite and PostgreSQL run; backends supply connections."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from entitle.server.store.base import (
+    EPSILON,
+    AdmitResult,
+    AlertHook,
+    AlertQuery,
+    NewAlert,
+    RecordResult,
+    StoredAlert,
+    StoreError,
+    StoreUnavailable,
+    TicketUsage,
+    UsageChange,
+    from_text,
+    to_text,
+)
+from entitle.server.store.migrations import LATEST, MIGRATIONS
+
+T = TypeVar("T")
+ATTEMPTS = 5  # a transaction that hit a deadlock or a lock timeout is run again, this often
+
+
+class Tx:
+    """A cursor that speaks `?` placeholders on either database."""
+
+    def __init__(self, cursor: Any, paramstyle: str):
+        self.cursor = cursor
+        self.percent = paramstyle == "format"
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.percent else sql
+
+    def run(self, sql: str, params: tuple = ()) -> Any:
+        return self.cursor.execute(self._sql(sql), params)
+
+    def one(self, sql: str, params: tuple = ()) -> tuple | None:
+        return self.run(sql, params).fetchone()
+
+    def all(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return list(self.run(sql, params).fetchall())
+
+
+class _Abort(Exception):
+    """Roll the transaction back and return `result` to the caller."""
+
+    def __init__(self, result: object):
+        self.result = result
+
+
+class SqlStore:
+    """Conditional updates, idempotency and the outbox; subclasses open transactions."""
+
+    backend = "sql"
+    unavailable: tuple[type[BaseException], ...] = ()  # database errors a caller may retry
+
+    # -- what a backend provides ------------------------------------------------------------
+    def _transaction(self, write: bool) -> AbstractContextManager[Tx]:
+        """A transaction; read-only ones must not block writers or each other."""
+        raise NotImplementedError
+
+    def _retryable(self, exc: BaseException) -> bool:
+        """A lost race (deadlock, lock timeout) worth running the transaction again for."""
+        return False
+
+    def _lock_alert_log(self, tx: Tx) -> None:
+        """Serialise alert appends so cursors become visible in increasing order."""
+
+    def _lock_migrations(self, tx: Tx) -> None:
+        """Keep two processes from migrating at once."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _run(self, work: Callable[[Tx], T], *, write: bool = True) -> T:
+        """`work` in one transaction, retried on deadlocks and lock timeouts."""
+        for attempt in range(ATTEMPTS):
+            try:
+                with self._transaction(write) as tx:
+                    return work(tx)
+            except _Abort as abort:
+                return abort.result  # type: ignore[return-value]
+            except self.unavailable as exc:
+                if not self._retryable(exc):
+                    raise StoreUnavailable(f"{self.backend} store unavailable: {exc}") from exc
+                if attempt == ATTEMPTS - 1:
+                    raise StoreUnavailable(f"{self.backend} store busy: {exc}") from exc
+                time.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _read_one(self, sql: str, params: tuple = ()) -> tuple | None:
+        return self._run(lambda tx: tx.one(sql, params), write=False)
+
+    def migrate(self) -> int:
+        """Apply pending migrations; refuse a schema newer than this code knows."""
+
+        def work(tx: Tx) -> int:
+            self._lock_migrations(tx)
+            tx.run(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            row = tx.one("SELECT MAX(version) FROM schema_migrations")
+            current = row[0] if row and row[0] is not None else 0
+            if current > LATEST:
+                raise StoreError(
+                    f"the store's schema is version {current}, newer than this entitle knows "
+                    f"({LATEST}); upgrade entitle before pointing it at this store"
+                )
+            for m in MIGRATIONS:
+                if m.version > current:
+                    for statement in m.sql(self.backend):
+                        tx.run(statement)
+                    tx.run(
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?,?,?)",
+                        (m.version, m.name, to_text(datetime.now().astimezone())),
+                    )
+            return LATEST
+
+        return self._run(work)
+
+    def schema_version(self) -> int:
+        row = self._read_one("SELECT MAX(version) FROM schema_migrations")
+        return int(row[0]) if row and row[0] is not None else 0
+
+    # -- usage ----------------------------------------------------------------------------
+    def used(self, contract_id: str, period_key: str) -> float:
+        row = self._read_one(
+            "SELECT used FROM usage_counters WHERE contract_id = ? AND period_key = ?",
+            (contract_id, period_key),
+        )
+        return float(row[0]) if row else 0.0
+
+    def usage_of(self, contract_id: str) -> dict[str, float]:
+        """Every period's usage of one contract (reports)."""
+        rows = self._run(lambda tx: tx.all(
+            "SELECT period_key, used FROM usage_counters WHERE contract_id = ?", (contract_id,)
+        ), write=False)
+        return {key: float(used) for key, used in rows}
+
+    def ticket_usage(self, ticket_id: str) -> TicketUsage | None:
+        def work(tx: Tx) -> TicketUsage | None:
+            row = tx.one(
+                "SELECT contract_id, payload, released_at FROM ticket_admissions "
+                "WHERE ticket_id = ?",
+                (ticket_id,),
+            )
+            if row:
+                return TicketUsage(ticket_id, row[0], True, bytes(row[1]), row[2] is not None)
+            row = tx.one(
+                "SELECT contract_id, released_at FROM usage_records WHERE ticket_id = ? "
+                "ORDER BY recorded_at DESC, idempotency_key LIMIT 1",
+                (ticket_id,),
+            )
+            if row:
+                return TicketUsage(ticket_id, row[0], False, None, row[1] is not None)
+            return None
+
+        return self._run(work, write=False)
+
+    def _add(self, tx: Tx, contract_id: str, period_key: str, amount: float,
+             cap: float) -> float | None:
+        """Add `amount` unless that passes `cap`; the period's new usage, or None if refused."""
+        tx.run(
+            "INSERT INTO usage_counters (contract_id, period_key, used) VALUES (?, ?, 0) "
+            "ON CONFLICT (contract_id, period_key) DO NOTHING",
+            (contract_id, period_key),
+        )
+        row = tx.one(
+            "UPDATE usage_counters SET used = used + ? "
+            "WHERE contract_id = ? AND period_key = ? AND used + ? <= ? RETURNING used",
+            (amount, contract_id, period_key, amount, cap),
+        )
+        return float(row[0]) if row else None
+
+    def admit(
+        self, ticket_id: str, contract_id: str, period_key: str, *, amount: float,
+        limit: float | None, allow_over: bool, payload: bytes, at: datetime,
+        on_commit_alerts: AlertHook | None = None,
+    ) -> AdmitResult:
+        """Count a ticket once: a known ticket is a duplicate, a full period is refused."""
+        cap = math.inf if limit is None or allow_over else limit + EPSILON
+
+        def work(tx: Tx) -> AdmitResult:
+            inserted = tx.one(
+                "INSERT INTO ticket_admissions "
+                "(ticket_id, contract_id, period_key, amount, payload, admitted_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO NOTHING RETURNING ticket_id",
+                (ticket_id, contract_id, period_key, amount, payload, to_text(at)),
+            )
+            if inserted is None:
+                row = tx.one(
+                    "SELECT payload FROM ticket_admissions WHERE ticket_id = ?", (ticket_id,)
+                )
+                return AdmitResult("duplicate", bytes(row[0]) if row else None)
+            if not amount:
+                return AdmitResult("admitted", used=0.0)
+            after = self._add(tx, contract_id, period_key, amount, cap)
+            if after is None:
+                raise _Abort(AdmitResult("exhausted"))
+            change = UsageChange(contract_id, period_key, after - amount, after, at)
+            self._emit(tx, on_commit_alerts, change)
+            return AdmitResult("admitted", used=after)
+
+        return self._run(work)
+
+    def record(
+        self, key: str, *, ticket_id: str, contract_id: str, period_key: str, amount: float,
+        unit: str, at: datetime, on_commit_alerts: AlertHook | None = None,
+    ) -> RecordResult:
+        """Logged hours or days, once per key; a key reused with other data conflicts."""
+        fingerprint = json.dumps([ticket_id, contract_id, round(amount, 9), unit])
+
+        def work(tx: Tx) -> RecordResult:
+            inserted = tx.one(
+                "INSERT INTO usage_records (idempotency_key, fingerprint, ticket_id, contract_id, "
+                "period_key, amount, unit, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key",
+                (key, fingerprint, ticket_id, contract_id, period_key, amount, unit, to_text(at)),
+            )
+            if inserted is None:
+                row = tx.one(
+                    "SELECT fingerprint FROM usage_records WHERE idempotency_key = ?", (key,)
+                )
+                return RecordResult("duplicate" if row and row[0] == fingerprint else "conflict")
+            after = self._add(tx, contract_id, period_key, amount, math.inf)
+            assert after is not None
+            self._emit(tx, on_commit_alerts, UsageChange(
+                contract_id, period_key, after - amount, after, at
+            ))
+            return RecordResult("recorded")
+
+        return self._run(work)
+
+    def release(self, ticket_id: str, *, reason: str, at: datetime) -> dict[str, float]:
+        """Give back a ticket's unreleased usage; the amounts released now, per contract."""
+
+        def work(tx: Tx) -> dict[str, float]:
+            rows = []
+            for table in ("ticket_admissions", "usage_records"):
+                rows += tx.all(
+                    f"UPDATE {table} SET released_at = ?, release_reason = ? "
+                    "WHERE ticket_id = ? AND released_at IS NULL "
+                    "RETURNING contract_id, period_key, amount",
+                    (to_text(at), reason, ticket_id),
+                )
+            released: dict[str, float] = {}
+            for contract_id, period_key, amount in rows:
+                if not amount:
+                    continue
+                tx.run(
+                    "UPDATE usage_counters SET used = CASE WHEN used - ? < ? THEN 0 "
+                    "ELSE used - ? END WHERE contract_id = ? AND period_key = ?",
+                    (amount, EPSILON, amount, contract_id, period_key),
+                )
+                released[contract_id] = released.get(contract_id, 0.0) + float(amount)
+            return released
+
+        return self._run(work)
+
+    # -- alerts ---------------------------------------------------------------------------
+    def _emit(self, tx: Tx, hook: AlertHook | None, change: UsageChange) -> None:
+        if hook is not None:
+            alerts = list(hook(change))
+            if alerts:
+                self._append(tx, alerts, change.at)
+
+    def _append(self, tx: Tx, alerts: Iterable[NewAlert], emitted_at: datetime) -> list[int]:
+        """Insert alerts whose key was never emitted; their new cursors."""
+        self._lock_alert_log(tx)
+        cursors = []
+        for a in alerts:
+            fresh = tx.one(
+                "INSERT INTO alert_keys (dedupe_key, emitted_at) VALUES (?, ?) "
+                "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
+                (a.dedupe_key, to_text(emitted_at)),
+            )
+            if fresh is None:
+                continue
+            row = tx.one(
+                "INSERT INTO alerts (dedupe_key, kind, contract_id, customer_id, plan_id, "
+                "threshold, period_key, occurred_at, emitted_at, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING cursor",
+                (a.dedupe_key, a.kind, a.contract_id, a.customer_id, a.plan_id, a.threshold,
+                 a.period_key, to_text(a.occurred_at), to_text(emitted_at),
+                 json.dumps(a.body, sort_keys=True)),
+            )
+            cursors.append(int(row[0]))
+        return cursors
+
+    def append_alerts(self, alerts: Iterable[NewAlert], emitted_at: datetime) -> list[int]:
+        """Alerts not tied to usage (the sweeper's), in their own transaction."""
+        batch = list(alerts)
+        if not batch:
+            return []
+        return self._run(lambda tx: self._append(tx, batch, emitted_at))
+
+    def alerts(self, query: AlertQuery) -> tuple[list[StoredAlert], int, bool]:
+        """Alerts after a cursor: the page, the cursor to resume after, and whether more match."""
+
+        def work(tx: Tx) -> tuple[list[StoredAlert], int, bool]:
+            top = tx.one("SELECT MAX(cursor) FROM alerts")
+            latest = int(top[0]) if top and top[0] is not None else 0
+            where = ["cursor > ?", "cursor <= ?"]
+            params: list = [query.after_cursor, latest]
+            if query.kinds:
+                where.append(f"kind IN ({', '.join('?' for _ in query.kinds)})")
+                params += list(query.kinds)
+            for column in ("customer_id", "contract_id"):
+                if getattr(query, column):
+                    where.append(f"{column} = ?")
+                    params.append(getattr(query, column))
+            rows = tx.all(
+                "SELECT cursor, dedupe_key, kind, contract_id, customer_id, plan_id, occurred_at, "
+                "emitted_at, threshold, period_key, body FROM alerts "
+                f"WHERE {' AND '.join(where)} ORDER BY cursor LIMIT ?",
+                (*params, query.limit + 1),
+            )
+            more = len(rows) > query.limit
+            page = [_alert(r) for r in rows[: query.limit]]
+            resume = page[-1].cursor if more else max(latest, query.after_cursor)
+            return page, resume, more
+
+        return self._run(work, write=False)
+
+    def latest_cursor(self) -> int:
+        row = self._read_one("SELECT MAX(cursor) FROM alerts")
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def purge_alerts(self, emitted_before: datetime) -> int:
+        """Retention: drop old alerts; their keys stay, so none is ever emitted again."""
+        rows = self._run(lambda tx: tx.all(
+            "DELETE FROM alerts WHERE emitted_at < ? RETURNING cursor", (to_text(emitted_before),)
+        ))
+        return len(rows)
+
+    # -- coordination ---------------------------------------------------------------------
+    def try_lease(self, name: str, holder: str, now: datetime, seconds: float) -> bool:
+        """Take or renew a named lease; False while another holder's lease runs."""
+        until = to_text(now + timedelta(seconds=seconds))
+        row = self._run(lambda tx: tx.one(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+            "expires_at = excluded.expires_at "
+            "WHERE leases.holder = excluded.holder OR leases.expires_at < ? RETURNING holder",
+            (name, holder, until, to_text(now)),
+        ))
+        return row is not None
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._read_one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._run(lambda tx: tx.run(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        ))
+
+
+def _alert(row: tuple) -> StoredAlert:
+    (cursor, key, kind, contract_id, customer_id, plan_id, occurred, emitted, threshold,
+     period_key, body) = row
+    return StoredAlert(
+        int(cursor), key, kind, contract_id, customer_id, plan_id, from_text(occurred),
+        from_text(emitted), int(threshold), period_key, json.loads(body),
+    )
+

@@ -1,0 +1,86 @@
+"""The embedded default: one SQLite file in WAL mode, every commit synced to disk."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from entitle.server.store.base import StoreError, StoreUnavailable
+from entitle.server.store.sql import SqlStore, Tx
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class SqliteStore(SqlStore):
+    """One connection per thread; writers serialise on BEGIN IMMEDIATE across processes."""
+
+    backend = "sqlite"
+    unavailable = (sqlite3.DatabaseError,)
+
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: str) -> SqliteStore:
+        if not path:
+            raise StoreError("sqlite store needs a file: sqlite:///entitle.db or sqlite:////abs/path")
+        parent = Path(path).parent
+        if not parent.is_dir():
+            raise StoreError(f"sqlite store {path!r}: directory {str(parent)!r} does not exist")
+        store = cls(path)
+        try:
+            store.migrate()
+        except StoreUnavailable as exc:
+            store.close()
+            raise StoreError(f"sqlite store {path!r}: {exc.__cause__ or exc}") from exc
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _retryable(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StoreError("the store is closed")
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")  # a commit is on disk when it returns
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._local.conn = conn
+            with self._guard:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Tx]:
+        conn = self._connection()
+        # Writers take the write lock up front (no read-to-write upgrade deadlocks); readers
+        # see a snapshot of the WAL and never wait.
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+        try:
+            yield Tx(conn.cursor(), "qmark")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._guard:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()

@@ -1,0 +1,286 @@
+"""The usage ledger against both real databases: exactly-once, never over the limit, outbox."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from entitle.server.store import (
+    AlertQuery,
+    NewAlert,
+    StoreError,
+    UsageChange,
+    open_store,
+    redact,
+)
+from entitle.server.store.migrations import LATEST
+
+T0 = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
+PERIOD = "2026-06"
+
+
+@pytest.fixture
+def store(store_url):
+    s = open_store(store_url)
+    yield s
+    s.close()
+
+
+def admit(store, ticket_id, *, limit=3.0, amount=1.0, allow_over=False, hook=None,
+          contract="acme-pack", period=PERIOD):
+    return store.admit(
+        ticket_id, contract, period, amount=amount, limit=limit, allow_over=allow_over,
+        payload=f"decision of {ticket_id}".encode(), at=T0, on_commit_alerts=hook,
+    )
+
+
+def test_migrations_are_applied_once_and_reopening_is_harmless(store_url):
+    first = open_store(store_url)
+    assert first.schema_version() == LATEST
+    first.close()
+    again = open_store(store_url)
+    assert again.schema_version() == LATEST
+    again.close()
+
+
+def test_a_schema_newer_than_the_code_is_refused(store):
+    store._run(lambda tx: tx.run(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+        (LATEST + 1, "from the future", "2030-01-01T00:00:00.000000Z"),
+    ))
+    with pytest.raises(StoreError, match="newer than this entitle knows"):
+        store.migrate()
+
+
+def test_admission_counts_once_and_a_retry_gets_the_original_decision(store):
+    first = admit(store, "T-1")
+    assert first.status == "admitted" and first.used == 1
+    retry = admit(store, "T-1")
+    assert retry.status == "duplicate" and retry.payload == b"decision of T-1"
+    assert store.used("acme-pack", PERIOD) == 1
+    usage = store.ticket_usage("T-1")
+    assert usage.admitted and usage.contract_id == "acme-pack" and not usage.released
+    assert store.ticket_usage("T-unknown") is None
+
+
+def test_the_limit_is_never_passed_and_a_refusal_leaves_no_trace(store):
+    assert [admit(store, f"T-{i}").status for i in range(4)] == [
+        "admitted", "admitted", "admitted", "exhausted"
+    ]
+    assert store.used("acme-pack", PERIOD) == 3
+    assert store.ticket_usage("T-3") is None  # refused: a later retry may be admitted
+    assert admit(store, "T-3", allow_over=True).status == "admitted"  # overage plans
+    assert store.used("acme-pack", PERIOD) == 4
+
+
+def test_unlimited_and_zero_amount_admissions(store):
+    assert admit(store, "T-1", limit=None).status == "admitted"
+    assert admit(store, "T-2", amount=0, limit=0).status == "admitted"  # hours plan: no unit
+    assert store.used("acme-pack", PERIOD) == 1
+    assert admit(store, "T-2", amount=0, limit=0).status == "duplicate"
+
+
+def test_fractional_amounts_meet_the_limit_exactly(store):
+    for i in range(3):
+        assert admit(store, f"T-{i}", amount=0.1, limit=0.3).status == "admitted"
+    assert admit(store, "T-9", amount=0.1, limit=0.3).status == "exhausted"
+
+
+def test_concurrent_admissions_from_two_stores_admit_exactly_what_is_left(store_url):
+    stores = [open_store(store_url), open_store(store_url)]
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(
+                lambda i: admit(stores[i % 2], f"T-{i}", limit=7).status, range(40)
+            ))
+        assert results.count("admitted") == 7 and results.count("exhausted") == 33
+        assert stores[0].used("acme-pack", PERIOD) == 7
+    finally:
+        for s in stores:
+            s.close()
+
+
+def _admit_in_process(url: str, first: int, count: int, out) -> None:
+    store = open_store(url)
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(
+            lambda i: admit(store, f"T-{i}", limit=11).status, range(first, first + count)
+        ))
+    store.close()
+    out.put(statuses)
+
+
+def test_concurrent_admissions_from_two_processes_admit_exactly_what_is_left(store_url):
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_admit_in_process, args=(store_url, i * 30, 30, out))
+             for i in range(2)]
+    for p in procs:
+        p.start()
+    statuses = out.get(timeout=120) + out.get(timeout=120)
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    assert statuses.count("admitted") == 11
+    store = open_store(store_url)
+    assert store.used("acme-pack", PERIOD) == 11
+    store.close()
+
+
+def test_recorded_usage_is_exactly_once_per_key(store):
+    kwargs = dict(ticket_id="T-1", contract_id="acme-hours", period_key="pack", unit="hours",
+                  at=T0)
+    assert store.record("k1", amount=1.5, **kwargs).status == "recorded"
+    assert store.record("k1", amount=1.5, **kwargs).status == "duplicate"
+    assert store.record("k1", amount=2.0, **kwargs).status == "conflict"
+    assert store.record("k2", amount=0.25, **kwargs).status == "recorded"
+    assert store.used("acme-hours", "pack") == 1.75
+    usage = store.ticket_usage("T-1")
+    assert usage.contract_id == "acme-hours" and not usage.admitted and usage.payload is None
+
+
+def test_release_gives_usage_back_once_and_the_ticket_stays_known(store):
+    admit(store, "T-1")
+    store.record("k1", ticket_id="T-1", contract_id="acme-hours", period_key="pack",
+                 amount=2.5, unit="hours", at=T0)
+    released = store.release("T-1", reason="merged", at=T0)
+    assert released == {"acme-pack": 1.0, "acme-hours": 2.5}
+    assert store.used("acme-pack", PERIOD) == 0 and store.used("acme-hours", "pack") == 0
+    assert store.release("T-1", reason="again", at=T0) == {}
+    assert store.ticket_usage("T-1").released
+    assert admit(store, "T-1").status == "duplicate"  # a late retry does not count again
+    assert store.used("acme-pack", PERIOD) == 0
+
+
+def _threshold_hook(change: UsageChange):
+    """An alert at every whole unit crossed, keyed by period and unit (like percent alerts)."""
+    for unit in range(int(change.before) + 1, int(change.after) + 1):
+        yield NewAlert(
+            dedupe_key=f"{change.contract_id}/{change.period_key}/{unit}",
+            kind="USAGE_THRESHOLD", contract_id=change.contract_id, customer_id="acme",
+            plan_id="incident-pack-10", occurred_at=change.at, threshold=unit,
+            period_key=change.period_key, body={"used": change.after},
+        )
+
+
+def test_alerts_commit_with_usage_once_per_key_and_not_for_refusals(store):
+    assert admit(store, "T-1", hook=_threshold_hook).status == "admitted"
+    assert admit(store, "T-2", amount=2, hook=_threshold_hook).status == "admitted"
+    assert admit(store, "T-3", hook=_threshold_hook).status == "exhausted"
+    page, resume, more = store.alerts(AlertQuery())
+    assert [a.threshold for a in page] == [1, 2, 3] and not more
+    assert [a.cursor for a in page] == sorted(a.cursor for a in page)
+    assert resume == page[-1].cursor == store.latest_cursor()
+    assert page[0].body == {"used": 1.0} and page[0].occurred_at == T0
+    # Released and consumed again in the same period: the same thresholds are not re-emitted.
+    store.release("T-2", reason="deleted", at=T0)
+    assert admit(store, "T-4", amount=2, hook=_threshold_hook).status == "admitted"
+    assert len(store.alerts(AlertQuery())[0]) == 3
+
+
+def test_alert_paging_filters_and_retention(store):
+    later = T0 + timedelta(days=30)
+    new = [
+        NewAlert(f"k{i}", "CONTRACT_EXPIRING" if i % 2 else "CONTRACT_ACTIVATED",
+                 f"c{i % 3}", "acme" if i < 6 else "globex", "p", T0, threshold=i)
+        for i in range(10)
+    ]
+    assert len(store.append_alerts(new[:6], emitted_at=T0)) == 6
+    assert len(store.append_alerts(new, emitted_at=later)) == 4  # the first six are known
+    page, resume, more = store.alerts(AlertQuery(limit=4))
+    assert [a.dedupe_key for a in page] == ["k0", "k1", "k2", "k3"] and more
+    page, resume, more = store.alerts(AlertQuery(after_cursor=resume, limit=4))
+    assert [a.dedupe_key for a in page] == ["k4", "k5", "k6", "k7"] and more
+    only = store.alerts(AlertQuery(kinds=("CONTRACT_EXPIRING",), customer_id="globex"))[0]
+    assert [a.dedupe_key for a in only] == ["k7", "k9"]
+    # A filter that skips the newest alerts still moves the resume cursor past them.
+    page, resume, more = store.alerts(AlertQuery(contract_id="c0", after_cursor=0))
+    assert [a.dedupe_key for a in page] == ["k0", "k3", "k6", "k9"]
+    assert resume == store.latest_cursor() and not more
+    assert store.purge_alerts(emitted_before=later) == 6
+    assert [a.dedupe_key for a in store.alerts(AlertQuery())[0]] == ["k6", "k7", "k8", "k9"]
+    assert store.append_alerts(new, emitted_at=later) == []  # purged keys stay emitted
+
+
+def test_concurrent_alert_appends_get_distinct_increasing_cursors(store_url):
+    stores = [open_store(store_url), open_store(store_url)]
+    try:
+        def append(i):
+            return stores[i % 2].append_alerts(
+                [NewAlert(f"k{i}", "CONTRACT_ACTIVATED", "c", "acme", "p", T0)], emitted_at=T0
+            )
+
+        with ThreadPoolExecutor(8) as pool:
+            cursors = [c for batch in pool.map(append, range(50)) for c in batch]
+        assert len(set(cursors)) == 50
+        page, _, _ = stores[0].alerts(AlertQuery(limit=1000))
+        assert [a.cursor for a in page] == sorted(cursors)
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_a_lease_has_one_holder_until_it_expires(store):
+    assert store.try_lease("sweeper", "a", T0, 30)
+    assert store.try_lease("sweeper", "a", T0 + timedelta(seconds=10), 30)  # renewal
+    assert not store.try_lease("sweeper", "b", T0 + timedelta(seconds=20), 30)
+    assert store.try_lease("sweeper", "b", T0 + timedelta(seconds=41), 30)  # expired
+    assert not store.try_lease("sweeper", "a", T0 + timedelta(seconds=42), 30)
+
+
+def test_meta_values(store):
+    assert store.get_meta("sweeper.watermark") is None
+    store.set_meta("sweeper.watermark", "2026-06-15T10:00:00Z")
+    store.set_meta("sweeper.watermark", "2026-06-16T10:00:00Z")
+    assert store.get_meta("sweeper.watermark") == "2026-06-16T10:00:00Z"
+
+
+def test_store_urls_are_checked_and_passwords_never_shown(tmp_path):
+    with pytest.raises(StoreError, match=r"unsupported store 'mysql://app:\*\*\*@db/x'"):
+        open_store("mysql://app:secret@db/x")
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store(f"sqlite:///{tmp_path / 'missing' / 'entitle.db'}")
+    not_a_db = tmp_path / "notes.db"
+    not_a_db.write_text("plain text, not a database\n" * 100)
+    with pytest.raises(StoreError, match=r"notes\.db"):
+        open_store(f"sqlite:///{not_a_db}")
+    masked = redact("postgresql://app:s3cret@db:5432/entitle")
+    assert masked == "postgresql://app:***@db:5432/entitle"
+
+
+def test_an_unreachable_postgresql_is_a_clear_error():
+    with pytest.raises(StoreError, match=r"cannot connect to postgresql://app:\*\*\*@127"):
+        open_store("postgresql://app:secret@127.0.0.1:1/x?connect_timeout=2")
+
+
+def test_sqlite_is_in_wal_mode_with_durable_commits(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'e.db'}")
+    conn = store._connection()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    store.close()
+
+
+def test_reads_do_not_wait_for_a_writer(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'e.db'}")
+    admit(store, "T-1")
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_writer(tx):
+        tx.run("UPDATE usage_counters SET used = used + 0")
+        entered.set()
+        release.wait(10)
+
+    writer = threading.Thread(target=store._run, args=(slow_writer,))
+    writer.start()
+    entered.wait(10)
+    try:
+        assert store.used("acme-pack", PERIOD) == 1  # would block on BEGIN IMMEDIATE
+    finally:
+        release.set()
+        writer.join()
+    store.close()
