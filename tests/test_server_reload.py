@@ -82,7 +82,7 @@ def test_invalid_bundle_is_refused_and_the_last_good_keeps_serving(bundle, sqlit
         assert info(srv.stub).policy_revision == good
         assert info(srv.stub).HasField("last_reload_error_at")
         code, details = health_status(srv.channel, SERVICE)
-        assert code == SERVING and "slas.yaml" in details["entitle-last-reload-error"]
+        assert code == SERVING and "invalid bundle" in details["entitle-last-reload-error"]
         reply = srv.stub.CheckCoverage(pb.CheckCoverageRequest(ticket=ticket("T-1")))
         assert reply.decision.covered and reply.decision.policy_revision == good
 

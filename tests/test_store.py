@@ -34,7 +34,7 @@ def admit(store, ticket_id, *, limit=3.0, amount=1.0, allow_over=False, hook=Non
           contract="acme-pack", period=PERIOD):
     return store.admit(
         ticket_id, contract, period, amount=amount, limit=limit, allow_over=allow_over,
-        payload=f"decision of {ticket_id}".encode(), at=T0, on_commit_alerts=hook,
+        answer=lambda used: f"{ticket_id} at {used:g}".encode(), at=T0, on_commit_alerts=hook,
     )
 
 
@@ -58,9 +58,9 @@ def test_a_schema_newer_than_the_code_is_refused(store):
 
 def test_admission_counts_once_and_a_retry_gets_the_original_decision(store):
     first = admit(store, "T-1")
-    assert first.status == "admitted" and first.used == 1
+    assert first.status == "admitted" and first.used == 1 and first.payload == b"T-1 at 1"
     retry = admit(store, "T-1")
-    assert retry.status == "duplicate" and retry.payload == b"decision of T-1"
+    assert retry.status == "duplicate" and retry.payload == b"T-1 at 1"
     assert store.used("acme-pack", PERIOD) == 1
     usage = store.ticket_usage("T-1")
     assert usage.admitted and usage.contract_id == "acme-pack" and not usage.released

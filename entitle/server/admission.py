@@ -49,7 +49,6 @@ def check_coverage(
         decision = decide(snapshot, store, ticket, now)
         if not decision.covered:
             return Coverage(decision_to_proto(decision))
-        answer = decision_to_proto(_as_admitted(snapshot, decision))
         result = store.admit(
             ticket.ticket_id,
             decision.contract_id,
@@ -59,12 +58,12 @@ def check_coverage(
             # Over the limit only when the decision said so: a plain COVERED that lost the
             # last unit is decided again, and comes back as overage or another contract.
             allow_over=decision.reason == COVERED_OVERAGE,
-            payload=answer.SerializeToString(),
+            answer=lambda used, d=decision: _admitted(snapshot, d, used).SerializeToString(),
             at=now,
             on_commit_alerts=on_commit_alerts,
         )
         if result.status == "admitted":
-            return Coverage(answer, admitted=True)
+            return Coverage(pb.Decision.FromString(result.payload), admitted=True)
         if result.status == "duplicate":
             return Coverage(pb.Decision.FromString(result.payload), duplicate=True)
     raise AdmissionContention(
@@ -76,15 +75,15 @@ def _limit(snapshot: Snapshot, decision: Decision) -> float | None:
     return snapshot.policy.plans[decision.plan_id].limit
 
 
-def _as_admitted(snapshot: Snapshot, decision: Decision) -> Decision:
-    """The decision once admitted: its quota counts the ticket's own unit."""
-    if not decision.consumes:
-        return decision
+def _admitted(snapshot: Snapshot, decision: Decision, used: float) -> pb.Decision:
+    """The decision as admitted: its quota shows the period's usage including this ticket."""
+    if decision.quota is None:
+        return decision_to_proto(decision)
     contract = snapshot.policy.contracts[decision.contract_id]
     plan = snapshot.policy.plans[decision.plan_id]
-    used = StaticUsage(by_contract={contract.id: decision.quota.used + decision.consumes})
-    quota = quota_for(plan, contract, decision.quota.period_start, used)
-    return replace(decision, quota=quota)
+    usage = StaticUsage(by_contract={contract.id: used})
+    quota = quota_for(plan, contract, decision.quota.period_start, usage)
+    return decision_to_proto(replace(decision, quota=quota))
 
 
 def admitted_payload(store, ticket_id: str) -> bytes | None:

@@ -13,6 +13,7 @@ from entitle.engine.ticket import TicketError
 from entitle.server.admission import AdmissionContention
 from entitle.server.logs import get_logger
 from entitle.server.snapshots import NoPolicyLoaded
+from entitle.server.store import StoreUnavailable
 
 FIELD_METADATA = "entitle-field"  # trailing metadata naming the offending request field
 MAX_MESSAGE_CHARS = 2000
@@ -62,6 +63,9 @@ def _classify(exc: Exception) -> RpcFailure:
             grpc.StatusCode.FAILED_PRECONDITION,
             "no valid policy bundle is loaded; see ServerInfo.last_reload_error",
         )
+    if isinstance(exc, StoreUnavailable):
+        get_logger().error("store unavailable", exc_info=exc)
+        return RpcFailure(grpc.StatusCode.UNAVAILABLE, "the usage store is unavailable; retry")
     if isinstance(exc, AdmissionContention):
         return RpcFailure(grpc.StatusCode.ABORTED, str(exc))
     error_id = uuid.uuid4().hex[:16]

@@ -10,6 +10,7 @@ import threading
 from entitle.server.app import Runtime, build_server
 from entitle.server.config import ServeConfig, runtime_clock
 from entitle.server.logs import setup_logging
+from entitle.server.store import StoreError
 from entitle.server.supervisor import EXIT_CONFIG, SUPERVISOR_ENV
 
 PARENT_CHECK_SECONDS = 1.0
@@ -21,7 +22,7 @@ def serve_worker(config: ServeConfig, index: int) -> int:
     try:
         clock = runtime_clock()
         runtime = Runtime.open(config, clock, worker=index)
-    except ValueError as exc:
+    except (ValueError, StoreError) as exc:
         log.error("bad configuration", extra={"error": str(exc)})
         return EXIT_CONFIG
     stop = threading.Event()

@@ -33,7 +33,7 @@ class TicketUsage:
 @dataclass(frozen=True)
 class AdmitResult:
     status: Literal["admitted", "exhausted", "duplicate"]
-    payload: bytes | None = None  # for duplicates: the original decision
+    payload: bytes | None = None  # the decision kept for retries (admitted and duplicate)
     used: float = 0.0  # for admissions: the period's usage after this one
 
 
@@ -109,7 +109,7 @@ class Store(Protocol):
 
     def admit(
         self, ticket_id: str, contract_id: str, period_key: str, *, amount: float,
-        limit: float | None, allow_over: bool, payload: bytes, at: datetime,
+        limit: float | None, allow_over: bool, answer: Callable[[float], bytes], at: datetime,
         on_commit_alerts: AlertHook | None = None,
     ) -> AdmitResult: ...
 

@@ -186,10 +186,14 @@ class SqlStore:
 
     def admit(
         self, ticket_id: str, contract_id: str, period_key: str, *, amount: float,
-        limit: float | None, allow_over: bool, payload: bytes, at: datetime,
+        limit: float | None, allow_over: bool, answer: Callable[[float], bytes], at: datetime,
         on_commit_alerts: AlertHook | None = None,
     ) -> AdmitResult:
-        """Count a ticket once: a known ticket is a duplicate, a full period is refused."""
+        """Count a ticket once: a known ticket is a duplicate, a full period is refused.
+
+        `answer(used)` is the decision to keep for retries, given the period's usage once
+        this ticket is counted (known only inside the transaction, under the row lock).
+        """
         cap = math.inf if limit is None or allow_over else limit + EPSILON
 
         def work(tx: Tx) -> AdmitResult:
@@ -197,21 +201,31 @@ class SqlStore:
                 "INSERT INTO ticket_admissions "
                 "(ticket_id, contract_id, period_key, amount, payload, admitted_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO NOTHING RETURNING ticket_id",
-                (ticket_id, contract_id, period_key, amount, payload, to_text(at)),
+                (ticket_id, contract_id, period_key, amount, b"", to_text(at)),
             )
             if inserted is None:
                 row = tx.one(
                     "SELECT payload FROM ticket_admissions WHERE ticket_id = ?", (ticket_id,)
                 )
                 return AdmitResult("duplicate", bytes(row[0]) if row else None)
-            if not amount:
-                return AdmitResult("admitted", used=0.0)
-            after = self._add(tx, contract_id, period_key, amount, cap)
-            if after is None:
-                raise _Abort(AdmitResult("exhausted"))
-            change = UsageChange(contract_id, period_key, after - amount, after, at)
-            self._emit(tx, on_commit_alerts, change)
-            return AdmitResult("admitted", used=after)
+            if amount:
+                after = self._add(tx, contract_id, period_key, amount, cap)
+                if after is None:
+                    raise _Abort(AdmitResult("exhausted"))
+                change = UsageChange(contract_id, period_key, after - amount, after, at)
+                self._emit(tx, on_commit_alerts, change)
+            else:
+                row = tx.one(
+                    "SELECT used FROM usage_counters WHERE contract_id = ? AND period_key = ?",
+                    (contract_id, period_key),
+                )
+                after = float(row[0]) if row else 0.0
+            payload = answer(after)
+            tx.run(
+                "UPDATE ticket_admissions SET payload = ? WHERE ticket_id = ?",
+                (payload, ticket_id),
+            )
+            return AdmitResult("admitted", payload, after)
 
         return self._run(work)
 
