@@ -142,11 +142,16 @@ def run_h2load(
     log_file.unlink(missing_ok=True)
     cmd = [
         args.h2load, "-c", str(args.connections), "-m", str(args.streams // args.connections),
-        "-t", "1", "-D", str(args.duration), "--warm-up-time", str(args.warmup),
+        "-t", "1", "-D", str(max(1, round(args.duration))),  # h2load takes whole seconds
+        "--warm-up-time", str(max(0, round(args.warmup))),
         "-d", str(body_file), "-H", "content-type: application/grpc", "-H", "te: trailers",
         f"--log-file={log_file}", f"http://127.0.0.1:{port}{SERVICE}{method}",
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    done_run = subprocess.run(cmd, capture_output=True, text=True)
+    if done_run.returncode != 0:
+        raise SystemExit(f"h2load failed ({done_run.returncode}):\n{done_run.stdout[-2000:]}"
+                         f"\n{done_run.stderr[-2000:]}")
+    out = done_run.stdout
     rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out).group(1))
     m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed",
                   out)

@@ -3,7 +3,7 @@
 # (Debian package nghttp2-client), then runs bench/grpc_bench.py with any arguments given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup run
+scripts/setup dev
 if ! command -v h2load >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq nghttp2-client
   else sudo apt-get update -qq && sudo apt-get install -y -qq nghttp2-client; fi

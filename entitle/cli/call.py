@@ -22,7 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Looks the method up with server reflection, so no .proto files are "
         "needed. Unary replies print as one JSON object; streams print one per line.",
     )
-    p.add_argument("method", help="e.g. CheckCoverage, or grpc.health.v1.Health/Check")
+    p.add_argument(
+        "method", nargs="?", help="e.g. CheckCoverage, or grpc.health.v1.Health/Check"
+    )
     p.add_argument("request", nargs="?", help="request as JSON (default: stdin, or {})")
     p.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT")
     p.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds (unary)")
@@ -39,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
             for name in database.get_services():
                 print(name)
             return 0
+        if not args.method:
+            print("entitle call: name a method (or --list)", file=sys.stderr)
+            return 2
         service_name, _, method_name = args.method.rpartition("/")
         service_name = service_name or DEFAULT_SERVICE
         pool = descriptor_pool.DescriptorPool(database)
@@ -83,4 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _json(message) -> dict:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    """Zero values included: a quota with `used: 0` should say so."""
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )

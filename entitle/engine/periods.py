@@ -20,6 +20,7 @@ Semantics (the decision engine relies on them):
 from __future__ import annotations
 
 import calendar as _gregorian
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -45,6 +46,9 @@ class Period:
 def local_midnight(d: date, tz: str) -> datetime:
     """UTC instant at which local date `d` begins in `tz` (after the gap if midnight is skipped)."""
     return local_to_utc(datetime(d.year, d.month, d.day), tz)
+
+
+_RESETS = frozenset(("weekly", "monthly", "quarterly", "yearly"))
 
 
 def _add_months(anchor: date, months: int) -> date:
@@ -79,15 +83,16 @@ def _anniversary_bounds(reset: str, anchor: date, day: date) -> tuple[date, date
     return _add_months(anchor, k * step), _add_months(anchor, (k + 1) * step)
 
 
-def _natural_bounds(plan: Plan, contract: Contract, day: date) -> tuple[date, date]:
-    """Local dates [first, next) of the uncut period holding local date `day`."""
-    if plan.reset not in ("weekly", "monthly", "quarterly", "yearly"):
-        raise ValueError(f"plan {plan.id!r} is per_period but has no valid reset ({plan.reset!r})")
-    if plan.alignment == "anniversary":
-        return _anniversary_bounds(plan.reset, contract.start, day)
-    if plan.alignment == "calendar":
-        return _calendar_bounds(plan.reset, day)
-    raise ValueError(f"plan {plan.id!r} has unknown alignment {plan.alignment!r}")
+@functools.lru_cache(maxsize=65536)
+def _period_instants(
+    reset: str, anchor: date | None, tz: str, day: date
+) -> tuple[datetime, datetime]:
+    """Cached: the uncut period's UTC bounds depend only on these values, not on the instant."""
+    if anchor is not None:
+        first, following = _anniversary_bounds(reset, anchor, day)
+    else:
+        first, following = _calendar_bounds(reset, day)
+    return local_midnight(first, tz), local_midnight(following, tz)
 
 
 def period_at(plan: Plan, contract: Contract, at: datetime) -> Period:
@@ -95,9 +100,13 @@ def period_at(plan: Plan, contract: Contract, at: datetime) -> Period:
     at = to_utc(at, "at")
     if plan.type != "per_period":
         return Period(contract.start_at, contract.end_at)
+    if plan.reset not in _RESETS:
+        raise ValueError(f"plan {plan.id!r} is per_period but has no valid reset ({plan.reset!r})")
+    if plan.alignment not in ("calendar", "anniversary"):
+        raise ValueError(f"plan {plan.id!r} has unknown alignment {plan.alignment!r}")
     day = at.astimezone(ZoneInfo(contract.tz)).date()
-    first, following = _natural_bounds(plan, contract, day)
-    start, end = local_midnight(first, contract.tz), local_midnight(following, contract.tz)
+    anchor = contract.start if plan.alignment == "anniversary" else None
+    start, end = _period_instants(plan.reset, anchor, contract.tz, day)
     if at < contract.start_at:
         return Period(start, min(end, contract.start_at))
     if contract.end_at is not None and at >= contract.end_at:
@@ -123,6 +132,7 @@ def periods_between(plan: Plan, contract: Contract, a: datetime, b: datetime) ->
         period = period_at(plan, contract, period.end)
 
 
+@functools.lru_cache(maxsize=65536)
 def period_key(period: Period) -> str:
     """Stable storage key of a period: its start as ISO 8601 UTC (`2026-03-01T00:00:00Z`)."""
     start = period.start.astimezone(UTC)

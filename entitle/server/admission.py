@@ -39,9 +39,9 @@ def check_coverage(
     on_commit_alerts: Callable | None = None,
 ) -> Coverage:
     """The decision for `ticket`; with `consume`, a covered ticket is admitted exactly once."""
-    check_ticket(ticket, now)
     if not consume:
         return Coverage(decision_to_proto(decide(snapshot, store, ticket, now)))
+    check_ticket(ticket, now)  # before the ledger is asked about the ticket
     original = admitted_payload(store, ticket.ticket_id)
     if original is not None:
         return Coverage(pb.Decision.FromString(original), duplicate=True)

@@ -58,10 +58,12 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Tx]:
-        with self.pool.connection() as conn, conn.transaction():
-            if not write:
-                conn.execute("SET TRANSACTION READ ONLY")
-            with conn.cursor() as cursor:
+        with self.pool.connection() as conn:
+            if not write:  # autocommit: one round trip per read statement
+                with conn.cursor() as cursor:
+                    yield Tx(cursor, "format")
+                return
+            with conn.transaction(), conn.cursor() as cursor:
                 yield Tx(cursor, "format")
 
     def _lock_alert_log(self, tx: Tx) -> None:

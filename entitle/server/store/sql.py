@@ -66,7 +66,7 @@ class SqlStore:
 
     # -- what a backend provides ------------------------------------------------------------
     def _transaction(self, write: bool) -> AbstractContextManager[Tx]:
-        """A transaction; read-only ones must not block writers or each other."""
+        """A write transaction, or (write=False) autocommit reads that never block writers."""
         raise NotImplementedError
 
     def _retryable(self, exc: BaseException) -> bool:

@@ -65,12 +65,22 @@ class SqliteStore(SqlStore):
                 self._connections.append(conn)
         return conn
 
+    def _read_one(self, sql: str, params: tuple = ()) -> tuple | None:
+        """The hot read (usage per decision): one statement, no transaction machinery."""
+        try:
+            return self._connection().execute(sql, params).fetchone()
+        except sqlite3.DatabaseError as exc:
+            if self._retryable(exc):
+                return super()._read_one(sql, params)
+            raise StoreUnavailable(f"sqlite store unavailable: {exc}") from exc
+
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Tx]:
         conn = self._connection()
-        # Writers take the write lock up front (no read-to-write upgrade deadlocks); readers
-        # see a snapshot of the WAL and never wait.
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+        if not write:  # each read statement sees the last commit and never waits (WAL)
+            yield Tx(conn.cursor(), "qmark")
+            return
+        conn.execute("BEGIN IMMEDIATE")  # the write lock up front: no upgrade deadlocks
         try:
             yield Tx(conn.cursor(), "qmark")
         except BaseException:
