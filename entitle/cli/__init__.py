@@ -7,14 +7,39 @@ import importlib
 import sys
 
 # Each module exposes `add_parser(subparsers)` and `run(args) -> int`.
-COMMANDS = ("validate", "diff", "test", "check", "serve", "call", "alerts", "report")
+COMMANDS = (
+    "validate", "diff", "test", "check", "serve", "call", "alerts", "report", "completion"
+)
+
+
+class _Version(argparse.Action):
+    """`entitle --version`: the program's version and the local bundle's content hash."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from pathlib import Path
+
+        from entitle import __version__
+        from entitle.engine.bundle import load_policy
+
+        print(f"entitle {__version__}")
+        root = Path("policies")
+        if root.is_dir():
+            policy, diagnostics = load_policy(root)
+            if policy is not None:
+                print(f"policy revision {policy.revision} ({root}/)")
+            else:
+                errors = sum(d.severity == "error" for d in diagnostics)
+                print(f"policy bundle {root}/ is invalid ({errors} errors: "
+                      f"entitle validate {root})")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from entitle import __version__
-
     parser = argparse.ArgumentParser(prog="entitle", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"entitle {__version__}")
+    parser.add_argument(
+        "--version", action=_Version, nargs=0,
+        help="print the version, and the revision of ./policies when there is one",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
