@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
+import re
 import zoneinfo
 from collections.abc import Iterable
 from datetime import date
@@ -50,32 +51,220 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+# Schema annotation `errorMessage` (as VS Code reads it): text after the bad value, "not a date..."
+_TYPE_NOUNS = {
+    "string": "text",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "empty",
+}
+_KIND_NOUNS = {"Sla": "SLA", "ContractTemplate": "contract template"}
+
+
+def _show(value: object) -> str:
+    """A value as the policy author wrote it (YAML words, not Python reprs)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return str(value)
+
+
+def _label(pointer: tuple) -> str:
+    """`rules[0].targets.high` for a pointer; names the field an error is about."""
+    out = ""
+    for part in pointer:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the document"
+
+
+def _one_of(words: Iterable[object]) -> str:
+    items = [str(w) for w in words]
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _resolve(root: dict, node: object) -> dict:
+    while isinstance(node, dict) and str(node.get("$ref", "")).startswith("#/"):
+        target: object = root
+        for part in node["$ref"][2:].split("/"):
+            target = target[part]  # type: ignore[index]
+        node = target
+    return node if isinstance(node, dict) else {}
+
+
+def _condition(root: dict, error: jsonschema.ValidationError, kind: str) -> str | None:
+    """'a per_period plan' when the error comes from an if/then on a const, else None."""
+    path = list(error.absolute_schema_path)
+    if "then" not in path:
+        return None
+    node: object = root
+    for part in path[: len(path) - path[::-1].index("then") - 1]:
+        node = _resolve(root, node) if part == "$ref" else node[part]  # type: ignore[index]
+    consts = [
+        (key, spec["const"])
+        for key, spec in (_resolve(root, node).get("if") or {}).get("properties", {}).items()
+        if isinstance(spec, dict) and "const" in spec
+    ]
+    if not consts:
+        return None
+    noun = _KIND_NOUNS.get(kind, kind.lower())
+    key, value = consts[0]
+    if key == "type":
+        return f"{_article(str(value))} {value} {noun}"
+    return f"{_article(noun)} {noun} with {key}: {value}"
+
+
+def _choices(root: dict, schema: dict, pointer: tuple, name: str) -> str:
+    """' (weekly, monthly, ...)' when the missing field is an enum."""
+    props = schema.get("properties") or (root.get("properties") if not pointer else None) or {}
+    enum = _resolve(root, props.get(name)).get("enum")
+    return f" ({_one_of(enum)})" if enum else ""
+
+
+def _fitting_branch(error: jsonschema.ValidationError) -> list | None:
+    """The errors of the oneOf/anyOf branch whose type fits the value (the one meant)."""
+    branches: dict[object, list] = {}
+    for sub in error.context or ():
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    fitting = [
+        errs for errs in branches.values()
+        if not any(e.validator == "type" and not e.relative_path for e in errs)
+    ]
+    if len(fitting) == 1:
+        return fitting[0]
+    if len(fitting) > 1:
+        best = jsonschema.exceptions.best_match(e for errs in fitting for e in errs)
+        return [best] if best is not None else None
+    return None
+
+
+def _explain(doc: Document, root: dict, error: jsonschema.ValidationError) -> list[Diagnostic]:
+    """One schema error as located diagnostics that say what is wrong and how to fix it."""
+    pointer = tuple(error.absolute_path)
+    label, value, check = _label(pointer), error.instance, error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    hint = schema.get("errorMessage")
+    kind = str(doc.data.get("kind"))
+    condition = _condition(root, error, kind)
+    where = f" in {label}" if pointer else ""
+
+    if check == "additionalProperties":
+        allowed = list((schema.get("properties") or {}).keys())
+        out = []
+        for key in (k for k in value if k not in allowed):
+            fix = did_you_mean(key, allowed) or f"; expected one of {', '.join(allowed)}"
+            out.append(doc.diagnostic((*pointer, key), f"unknown field {key!r}{where}{fix}",
+                                      key=True))
+        return out
+    if check in ("oneOf", "anyOf"):
+        branch = _fitting_branch(error)
+        if branch is not None:
+            return [d for sub in branch for d in _explain(doc, root, sub)]
+        if hint:
+            message = f"{_show(value)} is {hint}"
+        else:
+            kinds = [_resolve(root, b).get("type") for b in error.validator_value]
+            nouns = [_TYPE_NOUNS.get(str(t), str(t)) for t in kinds if isinstance(t, str)]
+            message = f"{label} must be {_one_of(nouns or ['another form'])}, got {_show(value)}"
+        return [doc.diagnostic(pointer, message)]
+    if check == "required":
+        out = []
+        for name in (n for n in error.validator_value if n not in value):
+            fix = _choices(root, schema, pointer, name)
+            message = (f"{condition} needs `{name}`{fix}" if condition
+                       else f"missing required field {name!r}{where}{fix}")
+            out.append(doc.diagnostic(pointer, message))
+        return out
+    if check is None or (check == "not" and error.validator_value == {}):  # never allowed
+        what = f"{condition} takes no `{pointer[-1]}`" if condition and pointer else \
+            f"{label} is not allowed here"
+        return [doc.diagnostic(pointer, f"{what}; remove it", key=True)]
+    if check == "uniqueItems":
+        seen: list = []
+        for i, item in enumerate(value):
+            if item in seen:
+                return [doc.diagnostic(
+                    (*pointer, i), f"duplicate {_show(item)} in {label}; list each value once"
+                )]
+            seen.append(item)
+    message = _value_message(check, error, label, value, hint)
+    if condition and check not in ("pattern", "format"):
+        message += f" ({condition})"
+    return [doc.diagnostic(pointer, message)]
+
+
+def _value_message(check: str, error: jsonschema.ValidationError, label: str, value: object,
+                   hint: str | None) -> str:
+    limit = error.validator_value
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if check == "type":
+        expected = [limit] if isinstance(limit, str) else list(limit)
+        pattern = schema.get("pattern")
+        if ("string" in expected and isinstance(value, int | float) and not isinstance(value, bool)
+                and (pattern is None or re.search(pattern, str(value)))):
+            return f"{label} must be text, got {value}; put it in quotes: \"{value}\""
+        if hint:
+            return f"{_show(value)} is {hint}"
+        nouns = _one_of(_TYPE_NOUNS.get(t, t) for t in expected)
+        if value is None:
+            return f"{label} is empty; write {nouns}"
+        fix = f"; write [{value}]" if expected == ["array"] and isinstance(value, str | int) else ""
+        return f"{label} must be {nouns}, got {_show(value)}{fix}"
+    if hint and check in ("pattern", "format", "const", "minLength", "enum"):
+        return f"{_show(value)} is {hint}"
+    if check == "enum":
+        allowed = ", ".join(map(str, limit))
+        return (f"{label} {_show(value)} is not allowed; expected one of {allowed}"
+                f"{did_you_mean(value, map(str, limit))}")
+    if check == "multipleOf":
+        whole = "a whole number" if limit == 1 else f"a multiple of {limit}"
+        return f"{label} must be {whole}, got {_show(value)}"
+    if check == "const":
+        return f"{label} must be {_show(limit)}, got {_show(value)}"
+    bounds = {
+        "minimum": "at least", "exclusiveMinimum": "greater than",
+        "maximum": "at most", "exclusiveMaximum": "less than",
+    }
+    if check in bounds:
+        return f"{label} must be {bounds[check]} {limit}, got {_show(value)}"
+    if check in ("minLength", "minItems", "minProperties") and limit == 1:
+        fields = list(schema.get("properties") or ())
+        fix = f"; write {_one_of(fields)}" if check == "minProperties" and fields else ""
+        return f"{label} must not be empty{fix}"
+    sizes = {"minLength": "at least {} characters", "maxLength": "at most {} characters",
+             "minItems": "at least {} items", "maxItems": "at most {} items",
+             "minProperties": "at least {} fields", "maxProperties": "at most {} fields"}
+    if check in sizes:
+        return f"{label} must have {sizes[check].format(limit)}"
+    if check == "pattern":
+        about = f"; expected {schema['description'].rstrip('.')}" if "description" in schema else ""
+        return f"{label} {_show(value)} is not in the expected form{about}"
+    if check == "format":
+        return f"{_show(value)} is not a valid {limit}"
+    return f"{label}: {error.message}"
+
+
 def _schema_errors(doc: Document, name: str) -> list[Diagnostic]:
     validator = schema_validator(name)
     if validator is None:
         return []
-    out = []
+    out: dict[Diagnostic, None] = {}
     for error in validator.iter_errors(doc.data):
-        pointer = tuple(error.absolute_path)
-        message = error.message
-        if error.validator == "additionalProperties":
-            allowed = list((error.schema.get("properties") or {}).keys())
-            extra = [k for k in error.instance if k not in allowed]
-            for key in extra:
-                out.append(doc.diagnostic(
-                    (*pointer, key),
-                    f"unknown field {key!r}{did_you_mean(key, allowed)}",
-                    key=True,
-                ))
-            continue
-        if error.validator == "required":
-            message = f"missing required field: {error.message.split(' is a required')[0]}"
-        elif error.validator == "enum":
-            allowed = ", ".join(map(str, error.validator_value))
-            hint = did_you_mean(error.instance, map(str, error.validator_value))
-            message = f"{error.instance!r} is not allowed; expected one of {allowed}{hint}"
-        out.append(doc.diagnostic(pointer, message))
-    return out
+        out.update(dict.fromkeys(_explain(doc, validator.schema, error)))
+    return list(out)
 
 
 def validate(documents: Iterable[Document]) -> list[Diagnostic]:
@@ -92,29 +281,12 @@ def validate(documents: Iterable[Document]) -> list[Diagnostic]:
                 f"expected one of {', '.join(KINDS)}",
             ))
             continue
-        errors = _schema_errors(doc, KINDS[kind]) + _required(doc, kind)
+        errors = _schema_errors(doc, KINDS[kind])
         out += errors
         if not errors:
             valid[kind].append(doc)
     out += _semantic(valid)
     return sorted(set(out))
-
-
-_REQUIRED = {
-    "Calendar": ("id", "timezone"),
-    "Sla": ("id", "targets"),
-    "Plan": ("id", "type", "unit", "sla"),
-    "Contract": ("id", "customer", "start"),
-    "ContractTemplate": ("id",),
-}
-
-
-def _required(doc: Document, kind: str) -> list[Diagnostic]:
-    return [
-        doc.diagnostic((), f"missing required field {name!r} in {kind}")
-        for name in _REQUIRED[kind]
-        if doc.data.get(name) in (None, "")
-    ]
 
 
 def _semantic(valid: dict[str, list[Document]]) -> list[Diagnostic]:
