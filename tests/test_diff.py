@@ -578,7 +578,8 @@ def test_new_contract_on_a_plan_discontinued_true_is_breaking(repo, capsys):
     edit(plans, "id: legacy-gold", "discontinued: 2026-01-01", "discontinued: true")
     with (repo / "policies/contracts/initech.yaml").open("w") as f:
         f.write("kind: Contract\nid: initech-legacy\ncustomer: initech\nplan: legacy-gold\n"
-                "products: [onsite]\nstart: 2026-03-01\n")
+                "products: [onsite]\nstart: 2026-03-01\n"
+                "precedence: 5\n")  # initech-basic (precedence 0) covers every product
     assert main(["diff", "--base", "HEAD", "policies"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2, lines

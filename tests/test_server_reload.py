@@ -29,6 +29,7 @@ plan: incident-pack-10
 products: [mail]
 start: 2026-01-01
 timezone: Europe/Berlin
+precedence: 5
 """
 
 

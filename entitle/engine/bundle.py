@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from entitle.engine.compile import compile_policy
@@ -20,10 +22,15 @@ def _has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
 
 def revision_of(documents: Iterable[Document]) -> str:
     """Content hash of what the policy says (comments and layout do not change it)."""
-    digest = hashlib.sha256()
-    for doc in sorted(documents, key=lambda d: (d.path, d.index)):
-        digest.update(json.dumps([doc.path, doc.index, doc.data], sort_keys=True).encode())
-    return digest.hexdigest()
+    # Same bytes as hashing json.dumps([path, index, data], sort_keys=True) per document, in
+    # one update: one encoder (json.dumps builds one per call when given sort_keys).
+    encode = _ENCODER.encode
+    docs = sorted(documents, key=lambda d: (d.path, d.index))
+    text = "".join([encode([doc.path, doc.index, doc.data]) for doc in docs])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True)
 
 
 def load_documents(root: Path) -> tuple[list[Document], list[Diagnostic]]:
@@ -46,11 +53,25 @@ def policy_from_documents(documents: list[Document]) -> tuple[Policy | None, lis
     return compile_policy(documents, revision_of(documents)), diagnostics
 
 
+@contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """Loading builds millions of small acyclic objects: the cyclic collector would walk the
+    growing heap again and again (a third of the time for 100k contracts). Pause it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_policy(root: Path) -> tuple[Policy | None, list[Diagnostic]]:
-    documents, diagnostics = load_documents(root)
-    if _has_errors(diagnostics):
-        return None, diagnostics
-    return compile_policy(documents, revision_of(documents)), diagnostics
+    with _no_gc_pauses():
+        documents, diagnostics = load_documents(root)
+        if _has_errors(diagnostics):
+            return None, diagnostics
+        return compile_policy(documents, revision_of(documents)), diagnostics
 
 
 def compile_or_raise(root: Path) -> Policy:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar as _calendar
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 
 from entitle.engine.durations import parse_duration
 from entitle.engine.load import Document
@@ -136,7 +136,7 @@ def compile_policy(documents: Iterable[Document], revision: str) -> Policy:
                 r.get("name") or f"rule-{i + 1}",
                 _condition(r.get("when")),
                 _targets(r.get("targets"), clock, cal),
-                Source(d.path, *d.locate(("rules", i))),
+                Source.lazy(d.path, d.locator(("rules", i))),
             )
             for i, r in enumerate(d.data.get("rules") or ())
         )
@@ -169,6 +169,14 @@ def compile_policy(documents: Iterable[Document], revision: str) -> Policy:
 
     templates = {d.data["id"]: d for d in by_kind.get("ContractTemplate", [])}
     contracts = {}
+    midnights: dict[tuple[date, str], datetime] = {}  # few distinct (day, zone) in a bundle
+
+    def midnight(day: date, tz: str) -> datetime:
+        at = midnights.get((day, tz))
+        if at is None:
+            at = midnights[day, tz] = local_midnight(day, tz)
+        return at
+
     for d in by_kind.get("Contract", []):
         c = merged_contract(d, templates)
         tz = c.get("timezone") or "UTC"
@@ -185,8 +193,8 @@ def compile_policy(documents: Iterable[Document], revision: str) -> Policy:
             start=start,
             end=end,
             tz=tz,
-            start_at=local_midnight(start, tz),
-            end_at=local_midnight(end, tz) if end else None,
+            start_at=midnight(start, tz),
+            end_at=midnight(end, tz) if end else None,
             owner=c.get("owner"),
             notify=tuple(c.get("notify") or ()),
             precedence=c.get("precedence"),

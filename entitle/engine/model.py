@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
@@ -32,6 +32,23 @@ class Source:
     path: str
     line: int
     col: int
+
+    @classmethod
+    def lazy(cls, path: str, where: Callable[[], tuple[int, int]]) -> Source:
+        """A Source whose line:col come from `where()` when first read (locating is costly)."""
+        self = object.__new__(cls)
+        self.__dict__.update(path=path, _where=where)
+        return self
+
+    def __getattr__(self, name: str) -> int:
+        if name not in ("line", "col") or "_where" not in self.__dict__:
+            raise AttributeError(name)
+        where = self.__dict__.pop("_where")
+        self.__dict__["line"], self.__dict__["col"] = where()
+        return self.__dict__[name]
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "line": self.line, "col": self.col}
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}"

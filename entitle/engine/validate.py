@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import difflib
+import heapq
 import itertools
 import json
 import re
 import zoneinfo
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
 from functools import cache
 from importlib import resources
+from typing import NamedTuple
 
 import jsonschema
+import jsonschema_rs
 
+from entitle.engine.compile import _condition as _rule_condition
 from entitle.engine.compile import interval, merged_contract
 from entitle.engine.diagnostics import Diagnostic
 from entitle.engine.durations import parse_duration
@@ -29,16 +33,43 @@ KINDS = {
 }
 
 
+class SchemaCheck:
+    """One schema, two validators: jsonschema-rs answers valid-or-not (~1 µs a document),
+    jsonschema walks only invalid data for the errors that `_explain` words."""
+
+    def __init__(self, schema: dict):
+        self.reference = jsonschema.Draft202012Validator(
+            schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+        self.fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
+
+    @property
+    def schema(self) -> dict:
+        return self.reference.schema
+
+    def is_valid(self, instance: object) -> bool:
+        try:
+            return self.fast.is_valid(instance)
+        except (ValueError, OverflowError):  # data jsonschema-rs cannot take: ask jsonschema
+            return self.reference.is_valid(instance)
+
+    def iter_errors(self, instance: object) -> Iterator[jsonschema.ValidationError]:
+        if self.is_valid(instance):
+            return iter(())
+        return self.reference.iter_errors(instance)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.reference, name)
+
+
 @cache
-def schema_validator(name: str) -> jsonschema.Draft202012Validator | None:
+def schema_validator(name: str) -> SchemaCheck | None:
     """The kind's JSON Schema from entitle/schemas, or None when it has none."""
     try:
         text = resources.files("entitle").joinpath(f"schemas/{name}.schema.json").read_text()
     except FileNotFoundError:
         return None
-    return jsonschema.Draft202012Validator(
-        json.loads(text), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
+    return SchemaCheck(json.loads(text))
 
 
 @cache
@@ -326,12 +357,15 @@ def _semantic(valid: dict[str, list[Document]]) -> list[Diagnostic]:
         out += _calendar_hours(doc)
     for doc in valid["Sla"]:
         ref(doc, "calendar", "Calendar")
-        out += _sla_targets(doc)
+        out += _sla_targets(doc, ids["Calendar"])
+        out += _shadowed_rules(doc)
     for doc in valid["Plan"]:
         ref(doc, "sla", "Sla")
+        out += _alert_thresholds(doc)
     for doc in valid["ContractTemplate"]:
         ref(doc, "plan", "Plan")
         zone(doc)
+    spans: list[ContractSpan] = []
     for doc in valid["Contract"]:
         ref(doc, "template", "ContractTemplate")
         zone(doc)
@@ -341,6 +375,9 @@ def _semantic(valid: dict[str, list[Document]]) -> list[Diagnostic]:
         elif "plan" in doc.data:
             ref(doc, "plan", "Plan")
         out += _contract_dates(doc, merged, ids["Plan"])
+        span = contract_span(doc, merged)
+        spans += [span] if span is not None else []
+    out += _overlap_diagnostics(spans)
     return out
 
 
@@ -383,7 +420,7 @@ def _calendar_hours(doc: Document) -> list[Diagnostic]:
     return out
 
 
-def _sla_targets(doc: Document) -> list[Diagnostic]:
+def _sla_targets(doc: Document, calendars: dict[str, Document] | None = None) -> list[Diagnostic]:
     out = []
     data = doc.data
     default_clock = data.get("clock") or ("business" if data.get("calendar") else "calendar")
@@ -410,6 +447,9 @@ def _sla_targets(doc: Document) -> list[Diagnostic]:
                         pointer, "a business-time target needs the SLA's `calendar`; add one "
                         "or use {within: ..., clock: calendar}",
                     ))
+                elif clock == "business":
+                    calendar = (calendars or {}).get(data["calendar"])
+                    out += _days_in_business_time(doc, pointer, str(value), calendar)
     return out
 
 
@@ -446,3 +486,223 @@ def validate_suite(documents: Iterable[Document]) -> list[Diagnostic]:
     for doc in documents:
         out += _schema_errors(doc, "testsuite")
     return sorted(out)
+
+
+class ContractSpan(NamedTuple):
+    """What the overlap check needs of one contract (template fields merged in)."""
+
+    id: str
+    customer: str
+    start: date
+    end: date | None  # exclusive; None is open-ended
+    products: frozenset[str] | None  # None covers every product
+    precedence: int | None
+    doc: Document | None = None
+
+
+class Overlap(NamedTuple):
+    later: ContractSpan
+    earlier: ContractSpan
+    product: str | None  # None: both cover every product
+
+
+_ALL = object()  # bucket of every earlier contract, whatever its products
+_ANY = object()  # bucket of every earlier contract, whatever its precedence
+
+
+def contract_span(doc: Document, merged: dict) -> ContractSpan | None:
+    """The span of a contract, or None when its dates are broken (reported elsewhere)."""
+    try:
+        start = date.fromisoformat(str(merged.get("start")))
+        end = date.fromisoformat(str(merged["end"])) if merged.get("end") is not None else None
+    except ValueError:
+        return None
+    if end is not None and end <= start:
+        return None
+    products = merged.get("products")
+    covered = None if products is None or "*" in products else frozenset(map(str, products))
+    return ContractSpan(str(merged.get("id")), str(merged.get("customer")), start, end, covered,
+                        merged.get("precedence"), doc)
+
+
+def contract_overlaps(spans: Iterable[ContractSpan]) -> list[Overlap]:
+    """Each contract that conflicts with an earlier one (by start, then id), with one partner.
+
+    A sweep per customer in start order: every earlier contract goes into buckets keyed by
+    (product or "*" or _ALL, precedence or _ANY), each a heap with the latest end on top; the
+    top is still running iff any in the bucket is. O(n log n) plus products per contract.
+    """
+    by_customer: dict[str, list[ContractSpan]] = {}
+    for span in spans:
+        by_customer.setdefault(span.customer, []).append(span)
+    out = []
+    for customer in sorted(by_customer):
+        buckets: dict[tuple[object, object], list[tuple[float, date, str, int]]] = {}
+        ordered = sorted(by_customer[customer], key=lambda s: (s.start, s.id))
+        for index, span in enumerate(ordered):
+            day = span.start.toordinal()
+            keys = [_ANY] if span.precedence is None else [None, span.precedence]
+            scopes: list[object] = [_ALL]
+            if span.products is not None:
+                scopes = [*sorted(span.products), "*"]
+            found: list[tuple[date, str, int, object]] = []
+            for scope in scopes:
+                for key in keys:
+                    heap = buckets.get((scope, key))
+                    if heap and -heap[0][0] > day:
+                        _, start, ident, other = heap[0]
+                        found.append((start, ident, other, scope))
+            if found:
+                _, _, other, scope = min(found, key=lambda f: (f[0], f[1]))
+                earlier = ordered[other]  # type: ignore[index]
+                if scope is _ALL:  # this one covers every product: name one of the other's
+                    product = min(earlier.products) if earlier.products is not None else None
+                elif scope == "*":  # the other covers every product
+                    product = min(span.products)  # type: ignore[arg-type]
+                else:
+                    product = str(scope)
+                out.append(Overlap(span, earlier, product))
+            end = float(span.end.toordinal()) if span.end is not None else float("inf")
+            entry = (-end, span.start, span.id, index)
+            places = [_ALL, *(sorted(span.products) if span.products is not None else ["*"])]
+            for scope in places:
+                for key in (span.precedence, _ANY):
+                    heapq.heappush(buckets.setdefault((scope, key), []), entry)
+    return out
+
+
+def _overlap_diagnostics(spans: list[ContractSpan]) -> list[Diagnostic]:
+    out = []
+    for later, earlier, product in contract_overlaps(spans):
+        doc, other = later.doc, earlier.doc
+        if doc is None:
+            continue
+        where = f" ({other.path}:{other.locate(('id',))[0]})" if other is not None else ""
+        ends = [e for e in (later.end, earlier.end) if e is not None]
+        until = f"to {min(ends) - timedelta(days=1)}" if ends else "on, with no end"
+        on = f"on product {product!r}" if product is not None else "on every product"
+        own = doc.data.get("products")
+        if isinstance(own, list) and product in own:
+            pointer: tuple = ("products", own.index(product))
+        elif isinstance(own, list):
+            pointer = ("products",)
+        else:
+            pointer = ("start",)
+        out.append(doc.diagnostic(
+            pointer,
+            f"contract {later.id!r} overlaps {earlier.id!r}{where} {on} from {later.start} "
+            f"{until}; give both a different `precedence` or make the dates not overlap",
+        ))
+    return out
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)([wdhms])")
+
+
+def _working_hours(calendar: Document | None) -> tuple[float, float] | None:
+    """(hours of the calendar's usual working day, hours of its working week), or None."""
+    hours = (calendar.data.get("hours") if calendar is not None else None) or {}
+    days = []
+    for intervals in hours.values():
+        try:
+            days.append(sum(e - s for s, e in map(interval, map(str, intervals or ()))) / 60)
+        except ValueError:
+            return None
+    working = [d for d in days if d > 0]
+    if not working:
+        return None
+    usual = max(set(working), key=lambda d: (working.count(d), d))
+    return usual, sum(working)
+
+
+def _days_in_business_time(doc: Document, pointer: tuple, text: str,
+                           calendar: Document | None) -> list[Diagnostic]:
+    """`d` and `w` count 24 and 168 working hours; authors usually mean working days/weeks."""
+    parts = _DURATION_PART.findall(text.strip())
+    if not any(unit in "dw" for _, unit in parts):
+        return []
+    known = _working_hours(calendar)
+    day, week = known or (8.0, 40.0)
+    if day >= 24:
+        return []  # a round-the-clock desk: 24 working hours is one working day
+    hours = parse_duration(text) / 60
+    meant, words = 0.0, []
+    for number, unit in parts:
+        n = float(number)
+        if unit == "w":
+            meant += n * week
+            words.append(f"{n:g} working week{'s' if n != 1 else ''} of {week:g} hours")
+        elif unit == "d":
+            meant += n * day
+            count = "one" if n == 1 else f"{n:g}"
+            words.append(f"{count} {day:g}-hour working day{'s' if n != 1 else ''}")
+        else:
+            meant += n * {"h": 1, "m": 1 / 60, "s": 1 / 3600}[unit]
+            words.append(f"{number}{unit}")
+    on = f"{calendar.data['id']!r}, an" if known and calendar else "an"
+    return [doc.diagnostic(
+        pointer,
+        f"{text!r} in business time is {hours:g} working hours ({hours / day:g} working days "
+        f"on {on} {day:g}-hour calendar); write {meant:g}h for {' plus '.join(words)}, "
+        f"or use {{within: {text}, clock: calendar}}",
+        severity="warning",
+    )]
+
+
+def _when_key(when: object) -> tuple:
+    """A rule's `when` as the engine reads it (compile's Condition), in a comparable form."""
+    c = _rule_condition(when if isinstance(when, dict) else None)
+    keywords = frozenset(c.subject_keywords) if c.subject_keywords is not None else None
+    return c.products, keywords, frozenset(c.bands.items()), frozenset(c.values.items())
+
+
+def _shadowed_rules(doc: Document) -> list[Diagnostic]:
+    """Rules that can never be chosen: after a catch-all, or with the `when` of an earlier rule."""
+    out = []
+    catch_all: str | None = None
+    seen: dict[tuple, str] = {}
+    for i, rule in enumerate(doc.data.get("rules") or ()):
+        name = str(rule.get("name") or f"rule-{i + 1}")
+        key = _when_key(rule.get("when"))
+        if catch_all is not None:
+            out.append(doc.diagnostic(
+                ("rules", i), f"rule {name!r} can never match: rule {catch_all!r} before it "
+                "matches every ticket; move it above or remove it", severity="warning",
+            ))
+        elif key in seen:
+            out.append(doc.diagnostic(
+                ("rules", i), f"rule {name!r} can never match: rule {seen[key]!r} before it has "
+                "the same `when`; merge the two or remove this one", severity="warning",
+            ))
+        if catch_all is None and _rule_condition(rule.get("when") or None).is_catch_all:
+            catch_all = name
+        seen.setdefault(key, name)
+    return out
+
+
+def _alert_thresholds(doc: Document) -> list[Diagnostic]:
+    """Backstop for plan.schema.json: usage percents in 1..100, expiry days >= 1, no repeats."""
+    out = []
+    alerts = doc.data.get("alerts") or {}
+    checks = {
+        "usage_percent": (lambda v: 1 <= v <= 100, "a percentage from 1 to 100"),
+        "days_before_expiry": (lambda v: v >= 1 and float(v).is_integer(), "a whole number >= 1"),
+    }
+    for field, (ok, noun) in checks.items():
+        seen: set = set()
+        values = alerts.get(field) if isinstance(alerts, dict) else None
+        for i, value in enumerate(values if isinstance(values, list) else ()):
+            pointer = ("alerts", field, i)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not ok(value):
+                out.append(doc.diagnostic(
+                    pointer, f"alerts.{field}[{i}] must be {noun}, got {_show(value)}; "
+                    "change or remove it",
+                ))
+            elif value in seen:
+                out.append(doc.diagnostic(
+                    pointer, f"duplicate {_show(value)} in alerts.{field}; list each value once",
+                ))
+            if number:
+                seen.add(value)
+    return out
