@@ -100,15 +100,18 @@ class InProcess:
 
 @contextlib.contextmanager
 def in_process(
-    bundle: Path, store_url: str, *, now: datetime = NOW, reload_interval: float = 0
+    bundle: Path, store_url: str, *, now: datetime = NOW, reload_interval: float = 0,
+    config: dict | None = None,
 ) -> Iterator[InProcess]:
-    """One worker in this process, on a real port, with a fixed clock."""
+    """One worker in this process, on a real port, with a fixed clock; `config` overrides
+    ServeConfig fields (e.g. tls_cert, tokens_file, max_message_bytes)."""
     config = ServeConfig(
         policies=str(bundle),
         store_url=store_url,
         listen="127.0.0.1:0",
         reload_interval=reload_interval,
         grace=1.0,
+        **(config or {}),
     )
     runtime = Runtime.open(config, FixedClock(now))
     server, port = build_server(runtime)
@@ -134,9 +137,10 @@ class ServerProcess:
 
     def __init__(
         self, bundle: Path, store_url: str, log: Path, *, workers: int = 1, port: int = 0,
-        reload_interval: float = 0, now: datetime = NOW,
+        reload_interval: float = 0, now: datetime = NOW, extra_args: tuple[str, ...] = (),
     ):
         self.bundle, self.store_url, self.log = bundle, store_url, log
+        self.extra_args = tuple(extra_args)  # more `entitle serve` flags
         self.workers, self.reload_interval, self.now = workers, reload_interval, now
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
@@ -148,6 +152,7 @@ class ServerProcess:
             "--policies", str(self.bundle), "--store", self.store_url,
             "--listen", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
             "--reload-interval", str(self.reload_interval), "--grace", "5",
+            *self.extra_args,
         ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(

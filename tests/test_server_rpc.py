@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from test_server_harness import NOW, SERVICE, health_status, in_process, make_bundle, ticket
 
+from entitle.server.alerts import sweeper_of
 from entitle.server.errors import FIELD_METADATA
 from entitle.server.wire import timestamp
 from entitle.v1 import entitle_pb2 as pb
@@ -357,17 +358,18 @@ def test_list_contracts_errors(srv):
 # --- Administration, health, reflection -------------------------------------------------------
 
 
-def test_server_info_ping_and_alerts_placeholder(srv, store_url):
+def test_server_info_ping_and_alerts_are_served(srv, store_url):
     info = srv.stub.ServerInfo(pb.ServerInfoRequest())
     assert info.policy_revision == srv.runtime.holder.serving().revision
     assert info.HasField("loaded_at") and not info.last_reload_error
     assert info.store_backend == store_url.partition(":")[0].split("+")[0]
     assert info.workers == 1 and info.pid > 0 and info.version
     assert srv.stub.Ping(pb.PingRequest()) == pb.PingResponse()
-    fails(srv.stub.ListAlerts, pb.ListAlertsRequest(), grpc.StatusCode.UNIMPLEMENTED)
-    with pytest.raises(grpc.RpcError) as info:
-        next(iter(srv.stub.WatchAlerts(pb.WatchAlertsRequest(), timeout=10)))
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    # Alerts are served (tests/test_alerts.py covers them): the catch-up sweep's first alert.
+    assert sweeper_of(srv.runtime).wait_sweeps(1)
+    listed = srv.stub.ListAlerts(pb.ListAlertsRequest(page_size=1), timeout=10)
+    streamed = next(iter(srv.stub.WatchAlerts(pb.WatchAlertsRequest(), timeout=10)))
+    assert streamed.alert == listed.alerts[0]
 
 
 def test_health_and_reflection(srv):

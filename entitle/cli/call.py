@@ -29,13 +29,55 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT")
     p.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds (unary)")
     p.add_argument("--token", help="bearer token sent as the authorization header")
+    p.add_argument(
+        "--tls-ca", metavar="FILE",
+        help="connect with TLS, trusting this PEM CA bundle (see also --tls)",
+    )
+    p.add_argument(
+        "--tls", action="store_true", help="connect with TLS, trusting the system's CAs"
+    )
+    p.add_argument("--tls-cert", metavar="FILE", help="client certificate (mutual TLS)")
+    p.add_argument("--tls-key", metavar="FILE", help="client private key (mutual TLS)")
+    p.add_argument(
+        "--tls-server-name", metavar="NAME",
+        help="name to verify the server certificate against, when not the --server host",
+    )
     p.add_argument("--list", action="store_true", help="list the services and exit")
     p.set_defaults(run=run)
 
 
+def open_channel(args: argparse.Namespace) -> grpc.Channel:
+    """Plaintext, or TLS when any --tls* flag is given; raises OSError for unreadable files."""
+    if not (args.tls or args.tls_ca or args.tls_cert or args.tls_key):
+        return grpc.insecure_channel(args.server)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+
+    def read(path: str | None) -> bytes | None:
+        if not path:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(args.tls_ca),
+        private_key=read(args.tls_key),
+        certificate_chain=read(args.tls_cert),
+    )
+    options = []
+    if args.tls_server_name:
+        options.append(("grpc.ssl_target_name_override", args.tls_server_name))
+    return grpc.secure_channel(args.server, credentials, options=options)
+
+
 def run(args: argparse.Namespace) -> int:
-    channel = grpc.insecure_channel(args.server)
     try:
+        channel = open_channel(args)
+    except (OSError, ValueError) as exc:
+        print(f"entitle call: {exc}", file=sys.stderr)
+        return 2
+    try:
+        metadata = [("authorization", f"Bearer {args.token}")] if args.token else None
         database = ProtoReflectionDescriptorDatabase(channel)
         if args.list:
             for name in database.get_services():
@@ -66,7 +108,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"entitle call: bad request JSON: {exc}", file=sys.stderr)
             return 2
         path = f"/{service_name}/{method_name}"
-        metadata = [("authorization", f"Bearer {args.token}")] if args.token else None
         kwargs = {
             "request_serializer": request_cls.SerializeToString,
             "response_deserializer": reply_cls.FromString,

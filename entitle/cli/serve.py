@@ -52,8 +52,65 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--threads", type=int, default=16,
         help="handler threads per worker, to overlap store I/O (default: 16)",
     )
+    sec = p.add_argument_group("security and limits (docs/operations.md#security)")
+    sec.add_argument("--tls-cert", default="", metavar="FILE", help="PEM certificate chain")
+    sec.add_argument("--tls-key", default="", metavar="FILE", help="PEM private key")
+    sec.add_argument(
+        "--client-ca", default="", metavar="FILE",
+        help="PEM CA bundle: require client certificates signed by it (mutual TLS)",
+    )
+    sec.add_argument(
+        "--allow-insecure", action="store_true",
+        help="allow plaintext on a non-loopback --listen (behind a TLS-terminating proxy)",
+    )
+    sec.add_argument(
+        "--tokens", default="", metavar="FILE",
+        help="bearer tokens, one `TOKEN ROLE` per line (roles: checker, admin); "
+        "without it, no authentication (loopback/dev only)",
+    )
+    sec.add_argument(
+        "--max-message-bytes", type=int, default=MAX_MESSAGE_BYTES, metavar="N",
+        help=f"largest request accepted; larger gets RESOURCE_EXHAUSTED "
+        f"(default: {MAX_MESSAGE_BYTES})",
+    )
+    sec.add_argument(
+        "--max-call-seconds", type=float, default=30.0, metavar="S",
+        help="deadline cap for unary calls without a deadline or with a longer one; "
+        "0 disables (default: 30)",
+    )
+    sec.add_argument(
+        "--max-streams", type=int, default=100, metavar="N",
+        help="concurrent streams (calls) per HTTP/2 connection (default: 100)",
+    )
+    sec.add_argument(
+        "--max-concurrent-rpcs", type=int, default=1000, metavar="N",
+        help="calls per worker, running or queued; more get RESOURCE_EXHAUSTED (default: 1000)",
+    )
     p.add_argument(
-        "--max-message-bytes", type=int, default=MAX_MESSAGE_BYTES, help=argparse.SUPPRESS
+        "--metrics-listen", default="", metavar="HOST:PORT",
+        help="serve Prometheus metrics of all workers on http://HOST:PORT/metrics (default: off)",
+    )
+    p.add_argument(
+        "--decision-log", default="", metavar="FILE",
+        help="append one JSON line per CheckCoverage decision to FILE (default: off)",
+    )
+    p.add_argument(
+        "--mask-attribute", action="append", default=[], metavar="NAME",
+        help="show this ticket attribute as *** in the decision log (repeatable)",
+    )
+    p.add_argument(
+        "--mask-subject", action="store_true",
+        help="show ticket subjects as *** in the decision log",
+    )
+    p.add_argument(
+        "--sweep-interval", type=float, default=60.0, metavar="S",
+        help="seconds between alert sweeps (contract activated, expiring, expired) and "
+        "retention purges; one replica sweeps at a time; 0 disables (default: 60)",
+    )
+    p.add_argument(
+        "--alert-retention-days", type=float, default=90.0, metavar="DAYS",
+        help="purge alerts emitted more than DAYS ago (they are never emitted again); "
+        "0 keeps them forever (default: 90)",
     )
     p.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error"),
@@ -73,10 +130,28 @@ def run(args: argparse.Namespace) -> int:
         problems.append("--threads must be at least 1")
     if args.reload_interval < 0 or args.grace < 0:
         problems.append("--reload-interval and --grace must not be negative")
+    if args.sweep_interval < 0 or args.alert_retention_days < 0:
+        problems.append("--sweep-interval and --alert-retention-days must not be negative")
     try:
         runtime_clock()
     except ValueError as exc:
         problems.append(str(exc))
+    if args.metrics_listen:
+        from entitle.server.config import split_listen
+
+        try:
+            split_listen(args.metrics_listen)
+        except ValueError as exc:
+            problems.append(str(exc).replace("--listen", "--metrics-listen", 1))
+    if (args.mask_attribute or args.mask_subject) and not args.decision_log:
+        problems.append("--mask-attribute and --mask-subject need --decision-log")
+    if args.decision_log:
+        try:
+            with open(args.decision_log, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            problems.append(f"--decision-log {args.decision_log}: {exc.strerror}")
+    problems.extend(_security_problems(args))
     if problems:
         for problem in problems:
             print(f"entitle serve: {problem}", file=sys.stderr)
@@ -97,8 +172,57 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         max_message_bytes=args.max_message_bytes,
         log_level=args.log_level,
+        tls_cert=_absolute(args.tls_cert),
+        tls_key=_absolute(args.tls_key),
+        client_ca=_absolute(args.client_ca),
+        tokens_file=_absolute(args.tokens),
+        max_call_seconds=args.max_call_seconds,
+        max_streams=args.max_streams,
+        max_concurrent_rpcs=args.max_concurrent_rpcs,
+        metrics_listen=args.metrics_listen,
+        decision_log=str(Path(args.decision_log).absolute()) if args.decision_log else "",
+        mask_attributes=tuple(args.mask_attribute),
+        mask_subject=args.mask_subject,
+        sweep_interval=args.sweep_interval,
+        alert_retention_days=args.alert_retention_days,
     )
     try:
         return Supervisor(config).run()
     finally:
         reservation.close()
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).absolute()) if path else ""
+
+
+def _security_problems(args: argparse.Namespace) -> list[str]:
+    """TLS files, the plaintext-on-loopback rule, the tokens file, the limits."""
+    from entitle.server.auth import TokensError, load_tokens
+    from entitle.server.tls import check_tls_flags, is_loopback
+
+    problems = check_tls_flags(
+        ServeConfig(tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca)
+    )
+    if not args.tls_cert and not args.allow_insecure:
+        try:
+            loopback = is_loopback(args.listen)
+        except ValueError:
+            loopback = True  # reported when the port is reserved
+        if not loopback:
+            problems.append(
+                f"refusing plaintext on {args.listen}: not a loopback address; give "
+                "--tls-cert and --tls-key, or --allow-insecure (e.g. behind a TLS proxy)"
+            )
+    if args.tokens:
+        try:
+            load_tokens(args.tokens)
+        except TokensError as exc:
+            problems.append(f"--tokens: {exc}")
+    if args.max_message_bytes < 1 or args.max_streams < 1 or args.max_concurrent_rpcs < 1:
+        problems.append(
+            "--max-message-bytes, --max-streams and --max-concurrent-rpcs must be at least 1"
+        )
+    if args.max_call_seconds < 0:
+        problems.append("--max-call-seconds must not be negative")
+    return problems

@@ -9,11 +9,13 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE
 from grpc_reflection.v1alpha import reflection
 
+from entitle.server.auth import SecurityInterceptor, TokenFile, TokensError
+from entitle.server.metrics import ServerInterceptor
 from entitle.server.runtime import SERVICE_NAME, Runtime
 from entitle.server.servicer import EntitlementServicer
+from entitle.server.tls import TlsError, server_credentials
 from entitle.v1 import entitle_pb2_grpc
 
-MAX_CONCURRENT_RPCS = 1000  # queued beyond the threads; more get RESOURCE_EXHAUSTED
 MIN_SEND_BYTES = 4 * 1024 * 1024  # a full ListContracts page fits
 
 
@@ -24,15 +26,28 @@ def build_server(runtime: Runtime) -> tuple[grpc.Server, int]:
         ("grpc.so_reuseport", 1),
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", max(config.max_message_bytes, MIN_SEND_BYTES)),
+        ("grpc.max_concurrent_streams", config.max_streams),
     ]
+    try:
+        tokens = TokenFile(config.tokens_file) if config.tokens_file else None
+        credentials = server_credentials(config)
+    except (TokensError, TlsError) as exc:
+        raise RuntimeError(str(exc)) from None
     server = grpc.server(
         ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="rpc"),
         options=options,
-        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,  # beyond: RESOURCE_EXHAUSTED
+        interceptors=[
+            ServerInterceptor(),  # request ids, latency metrics
+            SecurityInterceptor(tokens, config.max_call_seconds),  # tokens, deadline cap
+        ],
     )
     entitle_pb2_grpc.add_EntitlementServiceServicer_to_server(EntitlementServicer(runtime), server)
     health_pb2_grpc.add_HealthServicer_to_server(runtime.health, server)
     names = (SERVICE_NAME, HEALTH_SERVICE, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
-    port = server.add_insecure_port(config.listen)
+    if credentials is None:
+        port = server.add_insecure_port(config.listen)
+    else:
+        port = server.add_secure_port(config.listen, credentials)
     return server, port

@@ -27,13 +27,30 @@ class ServeConfig:
     threads: int = 16  # handler threads per worker: overlap store I/O, not CPU
     max_message_bytes: int = MAX_MESSAGE_BYTES
     log_level: str = "info"
+    sweep_interval: float = 60.0  # seconds between alert sweeps; 0 disables the sweeper
+    alert_retention_days: float = 90.0  # alerts emitted longer ago are purged; 0 keeps all
+    metrics_listen: str = ""  # HOST:PORT the supervisor serves /metrics on; "" is off
+    decision_log: str = ""  # NDJSON file of CheckCoverage decisions; "" is off
+    mask_attributes: tuple[str, ...] = ()  # ticket attributes shown as *** in that log
+    mask_subject: bool = False
+    # security (docs/operations.md#security): TLS files, bearer tokens, per-call limits
+    tls_cert: str = ""  # PEM certificate chain; "" serves plaintext (loopback only)
+    tls_key: str = ""
+    client_ca: str = ""  # PEM CA bundle: client certificates required and verified
+    tokens_file: str = ""  # `TOKEN ROLE` lines; "" turns authentication off
+    max_call_seconds: float = 30.0  # cap on every unary call's deadline; 0 is no cap
+    max_streams: int = 100  # grpc.max_concurrent_streams per connection
+    max_concurrent_rpcs: int = 1000  # per worker; beyond it RESOURCE_EXHAUSTED
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> ServeConfig:
-        return cls(**json.loads(text))
+        fields = json.loads(text)
+        if "mask_attributes" in fields:
+            fields["mask_attributes"] = tuple(fields["mask_attributes"])
+        return cls(**fields)
 
     def with_listen(self, listen: str) -> ServeConfig:
         return replace(self, listen=listen)

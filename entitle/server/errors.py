@@ -73,6 +73,11 @@ def _classify(exc: Exception) -> RpcFailure:
     return RpcFailure(grpc.StatusCode.INTERNAL, f"internal error (error id {error_id}, see logs)")
 
 
+def classify(exc: Exception) -> RpcFailure:
+    """The status an exception ends a call with (streams map their failures with it)."""
+    return _classify(exc)
+
+
 def rpc(method: Callable) -> Callable:
     """Servicer method wrapper: skips expired calls, turns every exception into a status."""
 

@@ -6,10 +6,14 @@ import json
 import logging
 import os
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 LOGGER = "entitle"
 _BUILTIN = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# The id of the RPC being served on this thread (set by the metrics interceptor); log lines
+# written while serving it carry it as `request_id`.
+REQUEST_ID: ContextVar[str | None] = ContextVar("entitle_request_id", default=None)
 
 
 class JsonLines(logging.Formatter):
@@ -26,6 +30,9 @@ class JsonLines(logging.Formatter):
             "event": record.getMessage(),
             **self.static,
         }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            out["request_id"] = request_id
         for key, value in vars(record).items():
             if key not in _BUILTIN and not key.startswith("_"):
                 out[key] = value

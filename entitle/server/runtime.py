@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from entitle.server import metrics
+from entitle.server.alerts import install as install_alerts
 from entitle.server.clock import Clock
 from entitle.server.config import ServeConfig
+from entitle.server.decisionlog import DecisionLog
 from entitle.server.health import PolicyHealth
 from entitle.server.reload import BundleWatcher, Reloader, ReloadOutcome
 from entitle.server.snapshots import SnapshotHolder
@@ -45,6 +48,7 @@ class Runtime:
     # Alert RPCs are served by this object once it exists; until then they are UNIMPLEMENTED.
     alerts: object | None = None
     background: list[Background] = field(default_factory=list)
+    decision_log: DecisionLog | None = None  # --decision-log
 
     @classmethod
     def open(cls, config: ServeConfig, clock: Clock, *, worker: int = 0) -> Runtime:
@@ -54,9 +58,19 @@ class Runtime:
         reloader = Reloader(Path(config.policies), holder, clock)
         health = PolicyHealth((SERVICE_NAME,))
         reloader.subscribe(lambda _outcome: health.update(holder.serving(), reloader.status))
+        reloader.subscribe(metrics.on_reload)
         reloader.reload("start")
         watcher = BundleWatcher(reloader, config.reload_interval)
-        return cls(config, clock, store, holder, reloader, health, watcher, worker)
+        runtime = cls(config, clock, store, holder, reloader, health, watcher, worker)
+        install_alerts(runtime)  # usage hooks, ListAlerts/WatchAlerts, the sweeper
+        metrics.watch_store(getattr(store, "backend", runtime.store_backend))
+        if config.decision_log:
+            runtime.decision_log = DecisionLog(
+                config.decision_log,
+                mask_attributes=config.mask_attributes,
+                mask_subject=config.mask_subject,
+            )
+        return runtime
 
     @property
     def store_backend(self) -> str:
@@ -66,6 +80,12 @@ class Runtime:
         self.watcher.start()
         for task in self.background:
             task.start()
+
+    def begin_shutdown(self) -> None:
+        """Before the server stops: alert streams end cleanly instead of holding the grace."""
+        close = getattr(self.alerts, "close", None)
+        if close is not None:
+            close()
 
     def request_reload(self, reason: str) -> None:
         """Reload soon, off the caller's thread (signal handlers)."""
@@ -81,8 +101,11 @@ class Runtime:
 
     def close(self) -> None:
         """After the server stopped: background tasks, then the snapshot, then the store."""
+        self.begin_shutdown()
         self.watcher.stop()
         for task in reversed(self.background):
             task.stop()
         self.holder.close()
         self.store.close()
+        if self.decision_log is not None:
+            self.decision_log.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 from datetime import datetime
 
 import grpc
@@ -14,9 +15,19 @@ from entitle.engine.decide import quota_for
 from entitle.engine.model import Contract, Policy
 from entitle.engine.periods import lifecycle, period_at, period_key
 from entitle.engine.ticket import EARLIEST, MAX_FUTURE_SKEW, MAX_TEXT, TicketError
+from entitle.server import metrics
 from entitle.server.admission import check_coverage
+from entitle.server.alerts import WatchersExhausted, kinds_in
 from entitle.server.contracts import ContractFilter, contract_status, select_contracts
-from entitle.server.errors import RpcFailure, invalid, not_found, rpc, ticket_failure
+from entitle.server.errors import (
+    RpcFailure,
+    classify,
+    invalid,
+    not_found,
+    rpc,
+    ticket_failure,
+)
+from entitle.server.logs import REQUEST_ID
 from entitle.server.pages import (
     PageTokenError,
     decode_page_token,
@@ -75,6 +86,7 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
 
     @rpc
     def CheckCoverage(self, request, context):
+        started = time.perf_counter()
         now = self.clock.now()
         if not request.HasField("ticket"):
             raise invalid("ticket", "is required")
@@ -89,11 +101,37 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
                     consume=request.consume,
                     on_commit_alerts=self.runtime.admission_alerts,
                 )
+            self._alerts_committed()
         except TicketError as exc:
             raise ticket_failure(exc, "ticket.") from None
+        self._observe(request.consume, ticket, answer, now, started)
         return pb.CheckCoverageResponse(
             decision=answer.decision, duplicate=answer.duplicate, admitted=answer.admitted
         )
+
+    def _observe(self, consume: bool, ticket, answer, now: datetime, started: float) -> None:
+        """Metrics and the decision log of one CheckCoverage answer."""
+        reason = pb.CoverageReason.Name(answer.decision.reason).removeprefix("COVERAGE_REASON_")
+        metrics.count_decision(reason)
+        if consume:
+            if answer.duplicate:
+                metrics.count_admission("duplicate")
+            elif answer.admitted:
+                metrics.count_admission("admitted")
+            elif reason == "QUOTA_EXHAUSTED":
+                metrics.count_admission("exhausted")
+        log = self.runtime.decision_log
+        if log is not None:
+            log.record(
+                at=now,
+                request_id=REQUEST_ID.get(),
+                ticket=ticket,
+                decision=answer.decision,
+                consume=consume,
+                admitted=answer.admitted,
+                duplicate=answer.duplicate,
+                latency_ms=(time.perf_counter() - started) * 1e3,
+            )
 
     @rpc
     def RecordUsage(self, request, context):
@@ -132,7 +170,9 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
                 unit=unit,
                 at=at,
                 on_commit_alerts=self.runtime.record_alerts,
+                now=now,
             )
+            self._alerts_committed()
             if result.status == "conflict":
                 raise RpcFailure(
                     grpc.StatusCode.ALREADY_EXISTS,
@@ -265,10 +305,48 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
             error=outcome.message,
         )
 
+    # -- alerts: served by runtime.alerts (entitle.server.alerts) --------------------------
+    def _alerts_committed(self) -> None:
+        """Wake this worker's alert streams when the call just committed alerts."""
+        committed = getattr(self.runtime.admission_alerts, "committed", None)
+        if committed is not None:
+            committed()
+
+    def _alert_service(self):
+        if self.runtime.alerts is None:
+            raise RpcFailure(grpc.StatusCode.UNIMPLEMENTED, "alerts are not available")
+        return self.runtime.alerts
+
+    @staticmethod
+    def _alert_filter(f: pb.AlertFilter) -> None:
+        try:
+            kinds_in(f.kinds)
+        except ValueError as exc:
+            raise invalid("filter.kinds", str(exc)) from None
+        _text("filter.customer_id", f.customer_id, required=False)
+        _text("filter.contract_id", f.contract_id, required=False)
+
     @rpc
     def WatchAlerts(self, request, context):
-        raise RpcFailure(grpc.StatusCode.UNIMPLEMENTED, "alerts are not available yet")
+        service = self._alert_service()
+        self._alert_filter(request.filter)
+        return _guarded_stream(service.watch(request, context), context)
 
     @rpc
     def ListAlerts(self, request, context):
-        raise RpcFailure(grpc.StatusCode.UNIMPLEMENTED, "alerts are not available yet")
+        service = self._alert_service()
+        self._alert_filter(request.filter)
+        if request.page_size < 0:
+            raise invalid("page_size", "must not be negative")
+        return service.list(request)
+
+
+def _guarded_stream(stream, context):
+    """A response stream whose failures end the call with a status, as @rpc does for unary."""
+    try:
+        yield from stream
+    except WatchersExhausted as exc:
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+    except Exception as exc:  # mapped to a status like every RPC's failure
+        failure = classify(exc)
+        context.abort(failure.code, failure.message)

@@ -24,6 +24,7 @@ POLL_SECONDS = 0.1
 HEALTHY_AFTER = 5.0  # a worker that lived this long resets the restart back-off
 MAX_BACKOFF = 5.0
 SUPERVISOR_ENV = "ENTITLE_SUPERVISOR_PID"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where workers write metric samples
 
 
 @dataclass
@@ -60,10 +61,14 @@ class Supervisor:
         self.stopping = False
         self.exit_code = 0
         self._pending: list[int] = []  # signals to forward, handled on the main loop
+        self.metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR of the workers
+        self.metrics_server = None  # serves the workers' metrics on --metrics-listen
 
     def _spawn(self, index: int, crashes: int = 0) -> None:
         cmd = [sys.executable, "-m", "entitle.server.worker", self.config.to_json(), str(index)]
         env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
+        if self.metrics_dir:
+            env[MULTIPROC_ENV] = self.metrics_dir
         proc = subprocess.Popen(cmd, env=env)
         self.workers[index] = _Worker(index, proc, time.monotonic(), crashes)
         get_logger().info("worker started", extra={"worker": index, "worker_pid": proc.pid})
@@ -78,6 +83,45 @@ class Supervisor:
                     w.proc.send_signal(signum)
 
     def run(self) -> int:
+        try:
+            try:
+                self._start_metrics()
+            except (OSError, ValueError) as exc:
+                get_logger().error(
+                    "cannot serve metrics",
+                    extra={"metrics_listen": self.config.metrics_listen, "error": str(exc)},
+                )
+                return 2
+            return self._run()
+        finally:
+            self._stop_metrics()
+
+    def _start_metrics(self) -> None:
+        """With --metrics-listen: a fresh sample directory for the workers, and /metrics."""
+        if not self.config.metrics_listen:
+            return
+        from entitle.server import metrics
+
+        self.metrics_dir = metrics.prepare_multiproc_dir()
+        self.metrics_server, _ = metrics.serve_http(self.config.metrics_listen, self.metrics_dir)
+        get_logger().info("metrics served", extra={"metrics_listen": self.config.metrics_listen})
+
+    def _stop_metrics(self) -> None:
+        from entitle.server import metrics
+
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
+        if self.metrics_dir:
+            metrics.clean_multiproc_dir(self.metrics_dir)
+
+    def _worker_gone(self, pid: int) -> None:
+        if self.metrics_dir:
+            from entitle.server import metrics
+
+            metrics.worker_gone(self.metrics_dir, pid)
+
+    def _run(self) -> int:
         log = get_logger()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
@@ -111,6 +155,7 @@ class Supervisor:
                     self.exit_code, self.stopping = 2, True
                     self._forward(signal.SIGTERM)
                     break
+                self._worker_gone(w.proc.pid)
                 crashes = 0 if now - w.started >= HEALTHY_AFTER else w.crashes + 1
                 delay = min(MAX_BACKOFF, 0.25 * 2**crashes) if crashes else 0.0
                 log.error(

@@ -22,7 +22,7 @@ def serve_worker(config: ServeConfig, index: int) -> int:
     try:
         clock = runtime_clock()
         runtime = Runtime.open(config, clock, worker=index)
-    except (ValueError, StoreError) as exc:
+    except (ValueError, StoreError, OSError) as exc:  # OSError: --decision-log
         log.error("bad configuration", extra={"error": str(exc)})
         return EXIT_CONFIG
     stop = threading.Event()
@@ -45,6 +45,7 @@ def serve_worker(config: ServeConfig, index: int) -> int:
             break
     log.info("draining", extra={"grace_s": config.grace})
     runtime.health.shutdown()
+    runtime.begin_shutdown()  # alert streams end now, not after the grace period
     server.stop(config.grace).wait()
     runtime.close()
     log.info("stopped")

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from entitle.server.metrics import count_alert, count_store_error
 from entitle.server.store.base import (
     EPSILON,
     AdmitResult,
@@ -88,13 +89,18 @@ class SqlStore:
         for attempt in range(ATTEMPTS):
             try:
                 with self._transaction(write) as tx:
-                    return work(tx)
+                    result = work(tx)
+                for kind in getattr(tx, "emitted_kinds", ()):  # committed: count its alerts
+                    count_alert(kind)
+                return result
             except _Abort as abort:
                 return abort.result  # type: ignore[return-value]
             except self.unavailable as exc:
                 if not self._retryable(exc):
+                    count_store_error(self.backend)
                     raise StoreUnavailable(f"{self.backend} store unavailable: {exc}") from exc
                 if attempt == ATTEMPTS - 1:
+                    count_store_error(self.backend)
                     raise StoreUnavailable(f"{self.backend} store busy: {exc}") from exc
                 time.sleep(0.01 * 2**attempt)
         raise AssertionError("unreachable")
@@ -232,8 +238,13 @@ class SqlStore:
     def record(
         self, key: str, *, ticket_id: str, contract_id: str, period_key: str, amount: float,
         unit: str, at: datetime, on_commit_alerts: AlertHook | None = None,
+        now: datetime | None = None,
     ) -> RecordResult:
-        """Logged hours or days, once per key; a key reused with other data conflicts."""
+        """Logged hours or days, once per key; a key reused with other data conflicts.
+
+        `at` is when the work was done (it picks the period); `now`, when given, is the
+        server time the record's alerts are emitted at (default: `at`).
+        """
         fingerprint = json.dumps([ticket_id, contract_id, round(amount, 9), unit])
 
         def work(tx: Tx) -> RecordResult:
@@ -252,7 +263,7 @@ class SqlStore:
             assert after is not None
             self._emit(tx, on_commit_alerts, UsageChange(
                 contract_id, period_key, after - amount, after, at
-            ))
+            ), now)
             return RecordResult("recorded")
 
         return self._run(work)
@@ -284,11 +295,12 @@ class SqlStore:
         return self._run(work)
 
     # -- alerts ---------------------------------------------------------------------------
-    def _emit(self, tx: Tx, hook: AlertHook | None, change: UsageChange) -> None:
+    def _emit(self, tx: Tx, hook: AlertHook | None, change: UsageChange,
+              emitted_at: datetime | None = None) -> None:
         if hook is not None:
             alerts = list(hook(change))
             if alerts:
-                self._append(tx, alerts, change.at)
+                self._append(tx, alerts, emitted_at or change.at)
 
     def _append(self, tx: Tx, alerts: Iterable[NewAlert], emitted_at: datetime) -> list[int]:
         """Insert alerts whose key was never emitted; their new cursors."""
@@ -311,6 +323,7 @@ class SqlStore:
                  json.dumps(a.body, sort_keys=True)),
             )
             cursors.append(int(row[0]))
+            tx.emitted_kinds = [*getattr(tx, "emitted_kinds", ()), a.kind]  # for metrics
         return cursors
 
     def append_alerts(self, alerts: Iterable[NewAlert], emitted_at: datetime) -> list[int]:

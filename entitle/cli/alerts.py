@@ -1,0 +1,105 @@
+"""`entitle alerts`: print a server's alerts, page by page or following the live stream."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import grpc
+from google.protobuf import json_format
+
+from entitle.v1 import entitle_pb2 as pb
+from entitle.v1 import entitle_pb2_grpc
+
+KIND_PREFIX = "ALERT_KIND_"
+
+
+def _kind(text: str) -> int:
+    name = text.strip().upper().replace("-", "_")
+    if not name.startswith(KIND_PREFIX):
+        name = KIND_PREFIX + name
+    try:
+        value = pb.AlertKind.Value(name)
+    except ValueError:
+        value = 0
+    if not value:
+        kinds = ", ".join(n.removeprefix(KIND_PREFIX) for n in pb.AlertKind.keys()[1:])
+        raise argparse.ArgumentTypeError(f"unknown alert kind {text!r} (one of {kinds})")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "alerts",
+        help="print alerts (quota thresholds, exhaustion, contract dates) from a server",
+        description="Prints the alerts a running server stored after --after, one line each "
+        "(or one JSON object per line with --json), oldest first. --follow keeps the stream "
+        "open and prints new alerts as they are emitted; pass the last cursor printed as "
+        "--after to resume without missing or repeating any.",
+    )
+    p.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT")
+    p.add_argument("--follow", "-f", action="store_true", help="stream new alerts until Ctrl-C")
+    p.add_argument(
+        "--after", type=int, default=0, metavar="CURSOR",
+        help="only alerts after this cursor (default: 0, every retained alert)",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument(
+        "--kind", action="append", type=_kind, default=[], metavar="K",
+        help="only this kind (repeatable): usage_threshold, quota_exhausted, "
+        "contract_activated, contract_expiring, contract_expired",
+    )
+    p.add_argument("--customer", default="", metavar="C", help="only this customer's alerts")
+    p.add_argument("--contract", default="", metavar="ID", help="only this contract's alerts")
+    p.add_argument("--timeout", type=float, default=10.0, help="deadline per page in seconds")
+    p.set_defaults(run=run)
+
+
+def format_line(alert: pb.Alert) -> str:
+    """`cursor occurred_at KIND[/threshold] contract message`."""
+    kind = pb.AlertKind.Name(alert.kind).removeprefix(KIND_PREFIX)
+    if alert.threshold:
+        kind += f"/{alert.threshold}"
+    when = alert.occurred_at.ToJsonString()
+    return f"{alert.cursor}\t{when}\t{kind}\t{alert.contract_id}\t{alert.message}"
+
+
+def as_json(alert: pb.Alert) -> str:
+    out = json_format.MessageToDict(
+        alert, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    out["cursor"] = int(out["cursor"])  # uint64 is a JSON string by default
+    return json.dumps(out, sort_keys=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    show = as_json if args.json else format_line
+    flt = pb.AlertFilter(kinds=args.kind, customer_id=args.customer, contract_id=args.contract)
+    channel = grpc.insecure_channel(args.server)
+    stub = entitle_pb2_grpc.EntitlementServiceStub(channel)
+    try:
+        if args.follow:
+            stream = stub.WatchAlerts(pb.WatchAlertsRequest(after_cursor=args.after, filter=flt))
+            try:
+                for reply in stream:
+                    print(show(reply.alert), flush=True)
+            finally:
+                stream.cancel()
+            return 0
+        cursor = args.after
+        while True:
+            page = stub.ListAlerts(
+                pb.ListAlertsRequest(after_cursor=cursor, page_size=1000, filter=flt),
+                timeout=args.timeout,
+            )
+            for alert in page.alerts:
+                print(show(alert))
+            cursor = page.next_cursor
+            if not page.has_more:
+                return 0
+    except grpc.RpcError as exc:
+        print(f"entitle alerts: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    finally:
+        channel.close()

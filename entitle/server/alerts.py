@@ -1,0 +1,411 @@
+"""Alerts at run time: usage hooks, the sweeper, retention, and the ListAlerts/WatchAlerts RPCs.
+
+- `UsageAlertHook` is handed to the store's admit()/record(): it runs inside the usage
+  transaction, reads the snapshot being served at that moment, and returns the alerts the
+  change raised; they commit (or roll back) with the usage. Keys in `alert_keys` make each
+  one exactly-once across workers, replicas and restarts.
+- `Sweeper` emits date alerts (activated, expiring, expired) for the window
+  (watermark, now], under the store lease "alert-sweeper" so one replica sweeps at a time.
+  The watermark lives in store meta and moves only after the alerts before it committed,
+  so alerts that fell due while no server ran are emitted on start, with their true
+  occurred_at. It also purges alerts past retention.
+- `AlertService` answers ListAlerts and WatchAlerts from the store's outbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+
+from entitle.engine.alerts import KINDS, AlertEvent, due_alerts, usage_alerts
+from entitle.server.clock import Clock
+from entitle.server.logs import get_logger
+from entitle.server.metrics import alert_subscriber
+from entitle.server.pages import page_size
+from entitle.server.snapshots import NoPolicyLoaded, SnapshotHolder
+from entitle.server.store import AlertQuery, NewAlert, StoredAlert, UsageChange
+from entitle.server.store.base import from_text, to_text
+from entitle.server.wire import timestamp
+from entitle.v1 import entitle_pb2 as pb
+
+SWEEPER_LEASE = "alert-sweeper"
+WATERMARK_META = "alerts.sweep_watermark"
+DEFAULT_SWEEP_INTERVAL = 60.0  # seconds
+DEFAULT_RETENTION_DAYS = 90
+DEFAULT_CATCH_UP_DAYS = 400  # how far back the very first sweep of a store looks
+SWEEP_BATCH = 1000  # alerts per append transaction
+WATCH_POLL = 0.2  # seconds between store polls of an idle WatchAlerts stream
+WATCH_PAGE = 500  # alerts read per poll of a stream
+
+KIND_VALUES = {kind: pb.AlertKind.Value(f"ALERT_KIND_{kind}") for kind in KINDS}
+KIND_NAMES = {value: kind for kind, value in KIND_VALUES.items()}
+
+
+def new_alert(event: AlertEvent) -> NewAlert:
+    """The store's row for a domain alert."""
+    return NewAlert(
+        dedupe_key=event.dedupe_key,
+        kind=event.kind,
+        contract_id=event.contract_id,
+        customer_id=event.customer_id,
+        plan_id=event.plan_id,
+        occurred_at=event.occurred_at,
+        threshold=event.threshold,
+        period_key=event.period_key,
+        body=event.body(),
+    )
+
+
+def alert_to_proto(a: StoredAlert) -> pb.Alert:
+    body = a.body or {}
+    out = pb.Alert(
+        cursor=a.cursor,
+        kind=KIND_VALUES.get(a.kind, pb.ALERT_KIND_UNSPECIFIED),
+        contract_id=a.contract_id,
+        customer_id=a.customer_id,
+        plan_id=a.plan_id,
+        threshold=a.threshold,
+        used=float(body.get("used", 0.0)),
+        limit=float(body.get("limit", 0.0)),
+        unit=body.get("unit", ""),
+        occurred_at=timestamp(a.occurred_at),
+        emitted_at=timestamp(a.emitted_at),
+        recipients=body.get("recipients", []),
+        message=body.get("message", ""),
+    )
+    if body.get("period_start"):
+        out.period_start.CopyFrom(timestamp(_parse_iso(body["period_start"])))
+    if body.get("days_left") is not None:
+        out.days_left = float(body["days_left"])
+    return out
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class AlertBus:
+    """Wakes this worker's streams when it committed alerts; closes them on shutdown."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+        self.closed = False
+
+    def notify(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def generation(self) -> int:
+        with self._cond:
+            return self._generation
+
+    def wait(self, seen: int, timeout: float) -> None:
+        """Until something was committed after `seen`, the timeout, or close()."""
+        with self._cond:
+            if self._generation == seen and not self.closed:
+                self._cond.wait(timeout)
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+class UsageAlertHook:
+    """Runtime.admission_alerts / record_alerts: a usage change's alerts, from the served policy.
+
+    Called inside the usage transaction. A failure to compute alerts is logged and does not
+    fail the admission (the ticket matters more than its notification).
+    """
+
+    def __init__(self, holder: SnapshotHolder, bus: AlertBus | None = None):
+        self.holder = holder
+        self.bus = bus
+        self._local = threading.local()
+
+    def __call__(self, change: UsageChange) -> list[NewAlert]:
+        try:
+            with self.holder.lease() as snapshot:
+                policy = snapshot.policy
+                contract = policy.contracts.get(change.contract_id)
+                if contract is None:
+                    return []
+                plan = policy.plans.get(contract.plan_id)
+                if plan is None or plan.limit is None:
+                    return []
+                events = usage_alerts(
+                    contract, plan, change.period_key, change.before, change.after, change.at
+                )
+        except NoPolicyLoaded:
+            return []
+        except Exception:
+            get_logger().exception(
+                "usage alerts failed", extra={"contract_id": change.contract_id}
+            )
+            return []
+        if events:
+            self._local.pending = True
+        return [new_alert(e) for e in events]
+
+    def committed(self) -> None:
+        """After the store call returned on this thread: wake streams if it raised alerts."""
+        if getattr(self._local, "pending", False):
+            self._local.pending = False
+            if self.bus is not None:
+                self.bus.notify()
+
+
+class Sweeper:
+    """Date alerts for (watermark, now], plus retention; one replica at a time (lease)."""
+
+    def __init__(
+        self,
+        store,
+        holder: SnapshotHolder,
+        clock: Clock,
+        *,
+        interval: float = DEFAULT_SWEEP_INTERVAL,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+        catch_up_days: float = DEFAULT_CATCH_UP_DAYS,
+        batch: int = SWEEP_BATCH,
+        bus: AlertBus | None = None,
+        holder_id: str | None = None,
+    ):
+        self.store = store
+        self.holder = holder
+        self.clock = clock
+        self.interval = interval
+        self.retention_days = retention_days
+        self.catch_up_days = catch_up_days
+        self.batch = batch
+        self.bus = bus
+        self.id = holder_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = max(3 * interval, 30.0)
+        self.sweeps = 0  # completed sweeps (tests wait on it)
+        self.last_error: str | None = None
+        self._lock = threading.Lock()  # one sweep at a time in this process
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._done = threading.Condition()
+
+    # -- background task --------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="alert-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        # Let a restarted server (or another replica) take over at once; best effort.
+        with self._lock, contextlib.suppress(Exception):
+            self.store.try_lease(SWEEPER_LEASE, self.id, self.clock.now(), -1.0)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sweep()
+                self.last_error = None
+            except Exception as exc:  # the store may be down: try again next interval
+                self.last_error = str(exc)
+                get_logger().exception("alert sweep failed")
+            with self._done:
+                self.sweeps += 1
+                self._done.notify_all()
+            if self._stop.wait(self.interval):
+                return
+
+    def wait_sweeps(self, count: int, timeout: float = 30.0) -> bool:
+        """Until `count` background sweeps finished (tests, start-up checks)."""
+        deadline = time.monotonic() + timeout
+        with self._done:
+            while self.sweeps < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._done.wait(left)
+        return True
+
+    # -- one sweep ---------------------------------------------------------------------------
+    def sweep(self, *, force: bool = False) -> int | None:
+        """Sweep (watermark, now]; the number of alerts appended, None without the lease.
+
+        `force` skips the lease (tests of concurrent sweepers: dedupe keys still hold).
+        """
+        with self._lock:
+            now = self.clock.now()
+            if not force and not self.store.try_lease(
+                SWEEPER_LEASE, self.id, now, self.lease_seconds
+            ):
+                return None
+            try:
+                with self.holder.lease() as snapshot:
+                    count = self._sweep(snapshot.policy, now)
+            except NoPolicyLoaded:
+                return None  # nothing to sweep against; the watermark waits
+            self._purge(now)
+            return count
+
+    def _sweep(self, policy, now: datetime) -> int:
+        mark = self.store.get_meta(WATERMARK_META)
+        since = from_text(mark) if mark else now - timedelta(days=self.catch_up_days)
+        if since >= now:
+            return 0
+        pairs = (
+            (c, policy.plans[c.plan_id]) for c in policy.contracts.values()
+            if c.plan_id in policy.plans
+        )
+        events = due_alerts(pairs, since, now)
+        appended = 0
+        for i in range(0, len(events), self.batch):
+            chunk = events[i: i + self.batch]
+            appended += len(self.store.append_alerts([new_alert(e) for e in chunk], now))
+            if self.bus is not None:
+                self.bus.notify()
+            # Committed: the watermark may pass this batch, but not into an instant the next
+            # batch still has alerts at.
+            following = events[i + self.batch] if i + self.batch < len(events) else None
+            last = chunk[-1].occurred_at
+            if following is not None and following.occurred_at > last:
+                self.store.set_meta(WATERMARK_META, to_text(last))
+        self.store.set_meta(WATERMARK_META, to_text(now))
+        if appended:
+            get_logger().info(
+                "alerts swept",
+                extra={"since": since.isoformat(), "until": now.isoformat(), "alerts": appended},
+            )
+        return appended
+
+    def _purge(self, now: datetime) -> int:
+        if not self.retention_days or self.retention_days <= 0:
+            return 0
+        purged = self.store.purge_alerts(now - timedelta(days=self.retention_days))
+        if purged:
+            get_logger().info("alerts purged", extra={"alerts": purged})
+        return purged
+
+
+class AlertService:
+    """ListAlerts and WatchAlerts over the store's alert log (delegated by the servicer)."""
+
+    def __init__(
+        self,
+        store,
+        *,
+        bus: AlertBus | None = None,
+        poll_interval: float = WATCH_POLL,
+        max_watchers: int = 64,
+    ):
+        self.store = store
+        self.bus = bus or AlertBus()
+        self.poll_interval = poll_interval
+        self.max_watchers = max_watchers
+        self._watchers = 0
+        self._guard = threading.Lock()
+
+    def query(self, after: int, limit: int, f: pb.AlertFilter) -> AlertQuery:
+        return AlertQuery(
+            after_cursor=after,
+            limit=limit,
+            kinds=tuple(sorted({KIND_NAMES[k] for k in f.kinds})),
+            customer_id=f.customer_id,
+            contract_id=f.contract_id,
+        )
+
+    def list(self, request: pb.ListAlertsRequest) -> pb.ListAlertsResponse:
+        query = self.query(request.after_cursor, page_size(request.page_size), request.filter)
+        page, resume, more = self.store.alerts(query)
+        return pb.ListAlertsResponse(
+            alerts=[alert_to_proto(a) for a in page], next_cursor=resume, has_more=more
+        )
+
+    def watch(self, request: pb.WatchAlertsRequest, context) -> Iterator[pb.WatchAlertsResponse]:
+        """Stored alerts after the cursor, then new ones as they commit; ends on cancel/close."""
+        with self._guard:
+            if self._watchers >= self.max_watchers:
+                raise WatchersExhausted(
+                    f"this worker already streams to {self.max_watchers} subscribers; "
+                    "retry later or use ListAlerts"
+                )
+            self._watchers += 1
+        try:
+            with alert_subscriber():  # the entitle_alert_subscribers gauge
+                yield from self._stream(request, context)
+        finally:
+            with self._guard:
+                self._watchers -= 1
+
+    def _stream(self, request, context) -> Iterator[pb.WatchAlertsResponse]:
+        cursor = request.after_cursor
+        bus = self.bus
+        wake = bus.notify  # a cancelled call wakes its stream at once
+        context.add_callback(wake)
+        while context.is_active() and not bus.closed:
+            seen = bus.generation()
+            page, resume, more = self.store.alerts(self.query(cursor, WATCH_PAGE, request.filter))
+            for a in page:
+                if not context.is_active():
+                    return
+                yield pb.WatchAlertsResponse(alert=alert_to_proto(a))
+            cursor = resume
+            if not more:
+                bus.wait(seen, self.poll_interval)
+
+    def close(self) -> None:
+        """Shutdown: every stream ends cleanly (OK status) within one poll."""
+        self.bus.close()
+
+
+class WatchersExhausted(RuntimeError):
+    """Too many WatchAlerts streams on this worker (RESOURCE_EXHAUSTED)."""
+
+
+def kinds_in(values: Iterable[int]) -> list[int]:
+    """Kind values a filter may name: known, and not UNSPECIFIED; raises ValueError."""
+    out = []
+    for value in values:
+        if value not in KIND_NAMES:
+            raise ValueError(
+                f"{value} is not an alert kind (use ALERT_KIND_USAGE_THRESHOLD ... "
+                "ALERT_KIND_CONTRACT_EXPIRED; UNSPECIFIED is not allowed)"
+            )
+        out.append(value)
+    return out
+
+
+def install(runtime) -> None:
+    """Wire alerts into a Runtime: hooks, the RPC service, the sweeper."""
+    config = runtime.config
+    bus = AlertBus()
+    hook = UsageAlertHook(runtime.holder, bus)
+    runtime.admission_alerts = hook
+    runtime.record_alerts = hook
+    threads = getattr(config, "threads", 16)
+    runtime.alerts = AlertService(
+        runtime.store, bus=bus, max_watchers=max(1, threads // 2)
+    )
+    interval = getattr(config, "sweep_interval", DEFAULT_SWEEP_INTERVAL)
+    if interval and interval > 0:
+        runtime.background.append(Sweeper(
+            runtime.store,
+            runtime.holder,
+            runtime.clock,
+            interval=interval,
+            retention_days=getattr(config, "alert_retention_days", DEFAULT_RETENTION_DAYS),
+            bus=bus,
+        ))
+
+
+def sweeper_of(runtime) -> Sweeper | None:
+    return next((t for t in runtime.background if isinstance(t, Sweeper)), None)
