@@ -21,9 +21,17 @@ from entitle.engine.model import Source
 from entitle.engine.validate import KINDS, schema_validator
 
 ROOT = Path(__file__).resolve().parent.parent
+def _is_utf8(path: Path) -> bool:
+    try:
+        path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # the broken-bundle corpus holds a Latin-1 file on purpose
+        return False
+    return True
+
+
 YAML_FILES = sorted(
     p for base in ("policies", "tests/fixtures") for p in (ROOT / base).rglob("*")
-    if p.suffix in (".yaml", ".yml")
+    if p.suffix in (".yaml", ".yml") and _is_utf8(p)
 )
 
 

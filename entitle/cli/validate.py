@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from entitle.engine.bundle import load_documents
-from entitle.engine.load import load_file
+from entitle.engine.load import load_file, policy_files
 from entitle.engine.testsuite import suite_files
 from entitle.engine.validate import validate_suite
 
@@ -30,14 +30,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.dir.is_dir():
         print(f"entitle validate: {args.dir} is not a directory", file=sys.stderr)
         return 2
-    documents, diagnostics = load_documents(args.dir)
+    _, diagnostics = load_documents(args.dir)
     suites = suite_files(args.dir)
     for path in suites:
         docs, diags = load_file(path)
         diagnostics += diags + validate_suite(docs)
     errors = [d for d in diagnostics if d.severity == "error"]
     warnings = [d for d in diagnostics if d.severity == "warning"]
-    files = len({d.path for d in documents}) + len(suites)
+    files = len(policy_files(args.dir)) + len(suites)
     if args.format == "json":
         print(json.dumps({
             "valid": not errors and not (args.strict and warnings),

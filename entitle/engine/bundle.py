@@ -40,8 +40,8 @@ def load_documents(root: Path) -> tuple[list[Document], list[Diagnostic]]:
     documents, diagnostics, files = load_bundle_files(root)
     if not files:
         diagnostics.append(Diagnostic(display_path(root), 1, 1, "no *.yaml or *.yml policy files"))
-    if not _has_errors(diagnostics):
-        diagnostics += validate(documents)
+    # A file that did not load may hold what others refer to: check the rest, minus references.
+    diagnostics += validate(documents, complete=not _has_errors(diagnostics))
     return documents, sorted(diagnostics)
 
 

@@ -194,6 +194,10 @@ def _reference_load(text: str, display: str) -> tuple[list[Document], list[Diagn
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        opened = exc.context_mark
+        if exc.problem and exc.context and opened and mark is not opened and \
+                opened.line != mark.line:
+            problem += f" {exc.context} that starts at line {opened.line + 1}:{opened.column + 1}"
         return [], [Diagnostic(display, line, col, f"YAML syntax error: {problem}")]
     except yaml.YAMLError as exc:
         return [], [Diagnostic(display, 1, 1, f"YAML error: {exc}")]

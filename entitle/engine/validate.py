@@ -258,6 +258,8 @@ def _value_message(check: str, error: jsonschema.ValidationError, label: str, va
         return f"{_show(value)} is {hint}"
     if check == "enum":
         allowed = ", ".join(map(str, limit))
+        if isinstance(value, list | dict):
+            return f"{label} must be one of {allowed}, got {_show(value)}"
         return (f"{label} {_show(value)} is not allowed; expected one of {allowed}"
                 f"{did_you_mean(value, map(str, limit))}")
     if check == "multipleOf":
@@ -298,29 +300,46 @@ def _schema_errors(doc: Document, name: str) -> list[Diagnostic]:
     return list(out)
 
 
-def validate(documents: Iterable[Document]) -> list[Diagnostic]:
-    """Schema errors, then the semantic checks no schema can express."""
+def validate(documents: Iterable[Document], *, complete: bool = True) -> list[Diagnostic]:
+    """Schema errors, then the semantic checks no schema can express; references are checked
+    only when `documents` is the `complete` bundle."""
     docs = list(documents)
     out: list[Diagnostic] = []
     valid: dict[str, list[Document]] = {kind: [] for kind in KINDS}
+    invalid: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    unkinded: set[str] = set()  # ids of documents whose kind is wrong: any kind may refer to them
     for doc in docs:
         kind = doc.data.get("kind")
+        if kind not in KINDS and isinstance(doc.data.get("id"), str):
+            unkinded.add(doc.data["id"])
+        if kind is None:
+            out.append(doc.diagnostic(
+                (), f"missing required field 'kind'; start the document with one of "
+                f"{', '.join(f'`kind: {k}`' for k in KINDS)}",
+            ))
+            continue
         if kind not in KINDS:
             out.append(doc.diagnostic(
                 ("kind",),
-                f"unknown kind {kind!r}{did_you_mean(kind, KINDS)}; "
-                f"expected one of {', '.join(KINDS)}",
+                f"unknown kind {_show(kind)}; expected one of {', '.join(KINDS)}"
+                f"{did_you_mean(kind, KINDS)}",
             ))
             continue
         errors = _schema_errors(doc, KINDS[kind])
         out += errors
         if not errors:
             valid[kind].append(doc)
-    out += _semantic(valid)
+        elif isinstance(doc.data.get("id"), str):
+            invalid[kind].add(doc.data["id"])
+    known_bad = {kind: ids | unkinded for kind, ids in invalid.items()}
+    out += _semantic(valid, known_bad, complete)
     return sorted(set(out))
 
 
-def _semantic(valid: dict[str, list[Document]]) -> list[Diagnostic]:
+def _semantic(valid: dict[str, list[Document]], invalid: dict[str, set[str]],
+              complete: bool) -> list[Diagnostic]:
+    """Cross-document checks over the documents that passed their schema; a reference to a
+    document that failed its schema (or may be in a file that did not load) is not reported."""
     out: list[Diagnostic] = []
     ids: dict[str, dict[str, Document]] = {}
     for kind, docs in valid.items():
@@ -339,7 +358,7 @@ def _semantic(valid: dict[str, list[Document]]) -> list[Diagnostic]:
 
     def ref(doc: Document, field: str, kind: str) -> None:
         value = doc.data.get(field)
-        if value is not None and value not in ids[kind]:
+        if complete and value is not None and value not in ids[kind] and value not in invalid[kind]:
             noun = {"ContractTemplate": "template", "Sla": "SLA"}.get(kind, kind.lower())
             out.append(doc.diagnostic(
                 (field,), f"unknown {noun} {value!r}{did_you_mean(value, ids[kind])}"
@@ -370,7 +389,8 @@ def _semantic(valid: dict[str, list[Document]]) -> list[Diagnostic]:
         ref(doc, "template", "ContractTemplate")
         zone(doc)
         merged = merged_contract(doc, ids["ContractTemplate"])
-        if merged.get("plan") is None:
+        template = doc.data.get("template")
+        if merged.get("plan") is None and (template is None or template in ids["ContractTemplate"]):
             out.append(doc.diagnostic((), "missing required field 'plan' (or a template with one)"))
         elif "plan" in doc.data:
             ref(doc, "plan", "Plan")
@@ -406,10 +426,13 @@ def _calendar_hours(doc: Document) -> list[Diagnostic]:
                 continue
             spans.append((start, end, i))
         spans.sort()
-        for (_s1, e1, _), (s2, _e2, i2) in itertools.pairwise(spans):
+        for (_s1, e1, i1), (s2, _e2, i2) in itertools.pairwise(spans):
             if s2 < e1:
                 out.append(doc.diagnostic(
-                    ("hours", day, i2), f"working intervals on {day} overlap"
+                    ("hours", day, i2),
+                    f"working interval {intervals[i2]!r} overlaps {intervals[i1]!r} on {day}; "
+                    "a split shift is two intervals that do not overlap, e.g. "
+                    "[\"09:00-12:00\", \"13:00-17:00\"]",
                 ))
         total += sum(e - s for s, e, _ in spans)
     if not out and total == 0:
