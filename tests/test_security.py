@@ -203,6 +203,18 @@ def test_entitle_call_over_tls_with_a_token(secured, pki, capsys):
     assert json.loads(capsys.readouterr().out)["pid"] == os.getpid()
 
 
+def test_entitle_alerts_over_tls_with_the_token_from_the_environment(secured, pki, capsys,
+                                                                     monkeypatch):
+    srv, _ = secured
+    base = ["alerts", "--server", f"localhost:{srv.port}", "--tls-ca", str(pki / "ca.pem")]
+    monkeypatch.delenv("ENTITLE_TOKEN", raising=False)
+    assert main(base) == 1
+    assert "UNAUTHENTICATED" in capsys.readouterr().err
+    monkeypatch.setenv("ENTITLE_TOKEN", CHECKER)
+    assert main(base) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_entitle_call_with_a_client_certificate(pki, bundle, store, capsys):
     config = tls_config(pki, client_ca=str(pki / "ca.pem"))
     with in_process(bundle, store, config=config) as srv:

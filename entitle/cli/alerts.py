@@ -9,6 +9,7 @@ import sys
 import grpc
 from google.protobuf import json_format
 
+from entitle.cli.connect import add_connection_args, call_metadata, open_channel
 from entitle.v1 import entitle_pb2 as pb
 from entitle.v1 import entitle_pb2_grpc
 
@@ -38,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "open and prints new alerts as they are emitted; pass the last cursor printed as "
         "--after to resume without missing or repeating any.",
     )
-    p.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT")
+    add_connection_args(p)
     p.add_argument("--follow", "-f", action="store_true", help="stream new alerts until Ctrl-C")
     p.add_argument(
         "--after", type=int, default=0, metavar="CURSOR",
@@ -76,11 +77,18 @@ def as_json(alert: pb.Alert) -> str:
 def run(args: argparse.Namespace) -> int:
     show = as_json if args.json else format_line
     flt = pb.AlertFilter(kinds=args.kind, customer_id=args.customer, contract_id=args.contract)
-    channel = grpc.insecure_channel(args.server)
+    try:
+        channel = open_channel(args)
+    except (OSError, ValueError) as exc:
+        print(f"entitle alerts: {exc}", file=sys.stderr)
+        return 2
     stub = entitle_pb2_grpc.EntitlementServiceStub(channel)
+    metadata = call_metadata(args)
     try:
         if args.follow:
-            stream = stub.WatchAlerts(pb.WatchAlertsRequest(after_cursor=args.after, filter=flt))
+            stream = stub.WatchAlerts(
+                pb.WatchAlertsRequest(after_cursor=args.after, filter=flt), metadata=metadata
+            )
             try:
                 for reply in stream:
                     print(show(reply.alert), flush=True)
@@ -91,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         while True:
             page = stub.ListAlerts(
                 pb.ListAlertsRequest(after_cursor=cursor, page_size=1000, filter=flt),
-                timeout=args.timeout,
+                timeout=args.timeout, metadata=metadata,
             )
             for alert in page.alerts:
                 print(show(alert))

@@ -12,6 +12,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from entitle.cli.connect import add_connection_args, call_metadata, open_channel
+
 DEFAULT_SERVICE = "entitle.v1.EntitlementService"
 
 
@@ -26,48 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "method", nargs="?", help="e.g. CheckCoverage, or grpc.health.v1.Health/Check"
     )
     p.add_argument("request", nargs="?", help="request as JSON (default: stdin, or {})")
-    p.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT")
+    add_connection_args(p)
     p.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds (unary)")
-    p.add_argument("--token", help="bearer token sent as the authorization header")
-    p.add_argument(
-        "--tls-ca", metavar="FILE",
-        help="connect with TLS, trusting this PEM CA bundle (see also --tls)",
-    )
-    p.add_argument(
-        "--tls", action="store_true", help="connect with TLS, trusting the system's CAs"
-    )
-    p.add_argument("--tls-cert", metavar="FILE", help="client certificate (mutual TLS)")
-    p.add_argument("--tls-key", metavar="FILE", help="client private key (mutual TLS)")
-    p.add_argument(
-        "--tls-server-name", metavar="NAME",
-        help="name to verify the server certificate against, when not the --server host",
-    )
     p.add_argument("--list", action="store_true", help="list the services and exit")
     p.set_defaults(run=run)
-
-
-def open_channel(args: argparse.Namespace) -> grpc.Channel:
-    """Plaintext, or TLS when any --tls* flag is given; raises OSError for unreadable files."""
-    if not (args.tls or args.tls_ca or args.tls_cert or args.tls_key):
-        return grpc.insecure_channel(args.server)
-    if bool(args.tls_cert) != bool(args.tls_key):
-        raise ValueError("--tls-cert and --tls-key go together")
-
-    def read(path: str | None) -> bytes | None:
-        if not path:
-            return None
-        with open(path, "rb") as f:
-            return f.read()
-
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=read(args.tls_ca),
-        private_key=read(args.tls_key),
-        certificate_chain=read(args.tls_cert),
-    )
-    options = []
-    if args.tls_server_name:
-        options.append(("grpc.ssl_target_name_override", args.tls_server_name))
-    return grpc.secure_channel(args.server, credentials, options=options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"entitle call: {exc}", file=sys.stderr)
         return 2
     try:
-        metadata = [("authorization", f"Bearer {args.token}")] if args.token else None
+        metadata = call_metadata(args)
         database = ProtoReflectionDescriptorDatabase(channel)
         if args.list:
             for name in database.get_services():

@@ -1,0 +1,62 @@
+"""How CLI commands reach a running server: address, TLS and bearer token, one set of flags."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import grpc
+
+TOKEN_ENV = "ENTITLE_TOKEN"
+
+
+def add_connection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT")
+    p.add_argument(
+        "--token",
+        help=f"bearer token sent as the authorization header (default: ${TOKEN_ENV}; prefer "
+        "the variable: command lines are visible to other users)",
+    )
+    p.add_argument(
+        "--tls-ca", metavar="FILE",
+        help="connect with TLS, trusting this PEM CA bundle (see also --tls)",
+    )
+    p.add_argument(
+        "--tls", action="store_true", help="connect with TLS, trusting the system's CAs"
+    )
+    p.add_argument("--tls-cert", metavar="FILE", help="client certificate (mutual TLS)")
+    p.add_argument("--tls-key", metavar="FILE", help="client private key (mutual TLS)")
+    p.add_argument(
+        "--tls-server-name", metavar="NAME",
+        help="name to verify the server certificate against, when not the --server host",
+    )
+
+
+def open_channel(args: argparse.Namespace) -> grpc.Channel:
+    """Plaintext, or TLS when any --tls* flag is given; raises OSError for unreadable files."""
+    if not (args.tls or args.tls_ca or args.tls_cert or args.tls_key):
+        return grpc.insecure_channel(args.server)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+
+    def read(path: str | None) -> bytes | None:
+        if path is None:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(args.tls_ca),
+        private_key=read(args.tls_key),
+        certificate_chain=read(args.tls_cert),
+    )
+    options = []
+    if args.tls_server_name:
+        options.append(("grpc.ssl_target_name_override", args.tls_server_name))
+    return grpc.secure_channel(args.server, credentials, options=options)
+
+
+def call_metadata(args: argparse.Namespace) -> list[tuple[str, str]] | None:
+    """The authorization header, from --token or $ENTITLE_TOKEN."""
+    token = args.token or os.environ.get(TOKEN_ENV)
+    return [("authorization", f"Bearer {token}")] if token else None
