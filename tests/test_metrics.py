@@ -159,16 +159,19 @@ def test_request_ids_are_echoed_or_made_and_logged(tmp_path, caplog):
         _, call = srv.stub.Ping.with_call(
             pb.PingRequest(), metadata=(("x-request-id", "req-42"),), timeout=10
         )
-        assert dict(call.initial_metadata())["x-request-id"] == "req-42"
+        assert dict(call.trailing_metadata())["x-request-id"] == "req-42"
         _, call = srv.stub.Ping.with_call(pb.PingRequest(), timeout=10)
-        made = dict(call.initial_metadata())["x-request-id"]
-        assert len(made) == 32
-        # A failing call carries its id too (initial metadata survives the abort).
+        made = dict(call.trailing_metadata())["x-request-id"]
+        _, again = srv.stub.Ping.with_call(pb.PingRequest(), timeout=10)
+        assert len(made) == 32 and dict(again.trailing_metadata())["x-request-id"] != made
+        # A failing call carries its id too, next to the handler's own trailers.
         with pytest.raises(grpc.RpcError) as failure:
             srv.stub.CheckCoverage(
                 pb.CheckCoverageRequest(), metadata=(("x-request-id", "req-bad"),), timeout=10
             )
-        assert dict(failure.value.initial_metadata())["x-request-id"] == "req-bad"
+        trailers = dict(failure.value.trailing_metadata())
+        assert trailers["entitle-field"] == "ticket"
+        assert trailers["x-request-id"] == "req-bad"
 
 
 def test_log_lines_of_a_call_carry_its_request_id():

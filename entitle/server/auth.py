@@ -182,21 +182,34 @@ class SecurityInterceptor(grpc.ServerInterceptor):
     def __init__(self, tokens: TokenFile | None = None, max_call_seconds: float = 0):
         self.tokens = tokens
         self.max_call_seconds = max_call_seconds
+        # Interceptors run on every call: the wrapped handler of an allowed call depends only
+        # on the method, so it is built once per method.
+        self._allowed: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
-        kind = next(k for k in _KINDS if getattr(handler, k) is not None)
-        behavior = getattr(handler, kind)
         denial = self._denial(method, handler_call_details.invocation_metadata)
         if denial is not None:
             code, message = denial
             get_logger().info("rpc refused", extra={"method": method, "code": code.name})
-            behavior = _deny(code, message)
-        elif self.max_call_seconds > 0 and not handler.response_streaming:
+            return self._wrap(handler, method, _deny(code, message))
+        hit = self._allowed.get(method)
+        if hit is not None and hit[0] is handler:
+            return hit[1]
+        behavior = next(getattr(handler, k) for k in _KINDS if getattr(handler, k) is not None)
+        if self.max_call_seconds > 0 and not handler.response_streaming:
             behavior = self._capped(behavior)
+        wrapped = self._wrap(handler, method, behavior)
+        self._allowed[method] = (handler, wrapped)
+        return wrapped
+
+    @staticmethod
+    def _wrap(handler: grpc.RpcMethodHandler, method: str,
+              behavior: Callable) -> grpc.RpcMethodHandler:
+        kind = next(k for k in _KINDS if getattr(handler, k) is not None)
         if handler.request_deserializer is None:
             return handler._replace(**{kind: behavior})
         return handler._replace(
