@@ -84,6 +84,16 @@ def test_unlimited_and_zero_amount_admissions(store):
     assert admit(store, "T-2", amount=0, limit=0).status == "duplicate"
 
 
+def test_used_many_reads_several_periods_at_once_in_order(store):
+    admit(store, "T-1", contract="acme-pack", period="2026-06")
+    admit(store, "T-2", contract="acme-pack", period="2026-06")
+    admit(store, "T-3", contract="globex-pack", period="2026-06")
+    keys = [("globex-pack", "2026-06"), ("acme-pack", "2026-07"), ("acme-pack", "2026-06")]
+    assert store.used_many(keys) == [1.0, 0.0, 2.0]
+    assert store.used_many(keys[2:]) == [store.used("acme-pack", "2026-06")] == [2.0]
+    assert store.used_many([]) == []
+
+
 def test_fractional_amounts_meet_the_limit_exactly(store):
     for i in range(3):
         assert admit(store, f"T-{i}", amount=0.1, limit=0.3).status == "admitted"

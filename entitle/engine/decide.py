@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -39,6 +40,10 @@ class UsageView(Protocol):
     """Read side of the usage ledger: units used by a contract in one period."""
 
     def used(self, contract_id: str, period_key: str) -> float: ...
+
+    def used_many(self, keys: Sequence[tuple[str, str]]) -> list[float]:
+        """used() of each (contract_id, period_key), in order: one store round trip."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,20 @@ def quota_for(plan: Plan, contract: Contract, at: datetime, usage: UsageView) ->
     """Quota figures of the period containing `at`."""
     period: Period = period_at(plan, contract, at)
     key = period_key(period)
-    used = float(usage.used(contract.id, key))
+    return _quota(plan, period, key, float(usage.used(contract.id, key)))
+
+
+def _quotas(live: Sequence[tuple[Contract, Plan]], at: datetime,
+            usage: UsageView) -> list[Quota]:
+    """quota_for() of several contracts, their usage read at once."""
+    periods = [period_at(plan, c, at) for c, plan in live]
+    keys = [period_key(p) for p in periods]
+    used = usage.used_many([(c.id, key) for (c, _), key in zip(live, keys, strict=True)])
+    return [_quota(plan, period, key, float(u))
+            for (_, plan), period, key, u in zip(live, periods, keys, used, strict=True)]
+
+
+def _quota(plan: Plan, period: Period, key: str, used: float) -> Quota:
     if plan.limit is None:
         remaining = percent = None
     else:
@@ -168,11 +186,11 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
     if not live:
         return _not_active(policy, for_product, active, ticket, base)
 
-    candidates = []
-    for c in live:
-        plan = policy.plans[c.plan_id]
-        quota = quota_for(plan, c, at, usage)
-        candidates.append(_Candidate(c, plan, quota, _needs_quota(plan, quota)))
+    pairs = [(c, policy.plans[c.plan_id]) for c in live]
+    candidates = [
+        _Candidate(c, plan, quota, _needs_quota(plan, quota))
+        for (c, plan), quota in zip(pairs, _quotas(pairs, at, usage), strict=True)
+    ]
     best = min(candidates, key=_Candidate.rank)
     contract, plan, quota = best.contract, best.plan, best.quota
     warnings = _warnings(plan, contract, quota, at)

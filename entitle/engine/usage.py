@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -21,6 +21,9 @@ class StaticUsage:
 
     def used(self, contract_id: str, period_key: str) -> float:
         return self.by_period.get((contract_id, period_key), self.by_contract.get(contract_id, 0.0))
+
+    def used_many(self, keys: Sequence[tuple[str, str]]) -> list[float]:
+        return [self.used(contract_id, key) for contract_id, key in keys]
 
     @classmethod
     def from_entries(cls, policy: Policy, entries: Iterable[object]) -> StaticUsage:

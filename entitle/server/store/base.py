@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -104,6 +104,8 @@ class Store(Protocol):
     backend: str
 
     def used(self, contract_id: str, period_key: str) -> float: ...
+
+    def used_many(self, keys: Sequence[tuple[str, str]]) -> list[float]: ...
 
     def ticket_usage(self, ticket_id: str) -> TicketUsage | None: ...
 

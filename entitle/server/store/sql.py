@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -147,6 +147,20 @@ class SqlStore:
             (contract_id, period_key),
         )
         return float(row[0]) if row else 0.0
+
+    def used_many(self, keys: Sequence[tuple[str, str]]) -> list[float]:
+        """Several periods' usage in one statement (a decision weighs every live contract)."""
+        if len(keys) == 1:
+            return [self.used(*keys[0])]
+        if not keys:
+            return []
+        match = " OR ".join(["(contract_id = ? AND period_key = ?)"] * len(keys))
+        rows = self._run(lambda tx: tx.all(
+            f"SELECT contract_id, period_key, used FROM usage_counters WHERE {match}",
+            tuple(v for key in keys for v in key),
+        ), write=False)
+        found = {(cid, key): float(used) for cid, key, used in rows}
+        return [found.get(key, 0.0) for key in keys]
 
     def usage_of(self, contract_id: str) -> dict[str, float]:
         """Every period's usage of one contract (reports)."""
