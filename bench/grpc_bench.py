@@ -9,6 +9,7 @@ application/grpc, te: trailers, a length-prefixed request body):
 - CheckCoverage with consume=true and one fixed ticket id: after the first call every call
   is a duplicate admission (the ledger lookup that makes retries safe);
 
+then CheckCoverage reads paced at half their saturated rate (latency without queueing),
 then measures true distinct admissions (consume=true, a new ticket id each call, one
 ledger write each) with a Python gRPC load generator in several processes, since h2load
 sends one fixed body. Prints req/s, p50/p99 latency and CheckCoverage/Ping ratios.
@@ -134,8 +135,11 @@ def check_body(port: int, method: str, body: bytes, response_type) -> None:
 
 
 def run_h2load(
-    port: int, method: str, body: bytes, args, work: Path, backend: str, name: str
+    port: int, method: str, body: bytes, args, work: Path, backend: str, name: str,
+    rps: float | None = None,
 ) -> Result:
+    """Saturating (each stream sends its next call as soon as the last one returns), or paced
+    at `rps` calls per second in all."""
     body_file = work / f"{name}.bin"
     body_file.write_bytes(body)
     log_file = work / f"{name}.tsv"
@@ -147,6 +151,8 @@ def run_h2load(
         "-d", str(body_file), "-H", "content-type: application/grpc", "-H", "te: trailers",
         f"--log-file={log_file}", f"http://127.0.0.1:{port}{SERVICE}{method}",
     ]
+    if rps is not None:  # h2load paces each connection
+        cmd[1:1] = [f"--rps={max(1.0, rps / args.connections):.1f}"]
     done_run = subprocess.run(cmd, capture_output=True, text=True)
     if done_run.returncode != 0:
         raise SystemExit(f"h2load failed ({done_run.returncode}):\n{done_run.stdout[-2000:]}"
@@ -277,6 +283,17 @@ def bench_backend(backend: str, store: str, args, work: Path) -> list[Result]:
                 r.name = name
                 results.append(r)
                 print(_row(r), flush=True)
+        # Latency at a load the server can carry: half the saturated read throughput, up to
+        # the same 50 streams. Saturated latency is queueing (Little's law: streams / rate).
+        saturated = statistics.median(
+            r.rps for r in results if r.name == "CheckCoverage read"
+        )
+        method, body, _ = bodies["CheckCoverage read"]
+        r = run_h2load(port, method, body, args, work, backend, "paced",
+                       rps=saturated * args.paced)
+        r.name = f"CheckCoverage read at {args.paced:.0%} load"
+        results.append(r)
+        print(_row(r), flush=True)
         r = run_admissions(port, args, backend)
         results.append(r)
         print(_row(r), flush=True)
@@ -325,6 +342,8 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=10, help="seconds per measurement")
     p.add_argument("--warmup", type=float, default=2, help="h2load warm-up seconds")
     p.add_argument("--rounds", type=int, default=2, help="h2load rounds; medians are reported")
+    p.add_argument("--paced", type=float, default=0.5,
+                   help="also measure reads paced at this fraction of their saturated rate")
     p.add_argument("--load-processes", type=int, default=2,
                    help="processes of the Python admission load generator")
     p.add_argument("--h2load", default=shutil.which("h2load") or "h2load")

@@ -81,6 +81,20 @@ def test_check_ndjson_goes_on_after_a_bad_line(monkeypatch, capsys):
     assert out[3]["contract_id"] == "initech-basic"
 
 
+def test_check_ndjson_goes_on_after_a_bad_first_line(monkeypatch, capsys):
+    lines = ["", "{not json", json.dumps(TICKET), "", json.dumps({**TICKET, "ticket_id": "T-2"})]
+    code, out = _check(monkeypatch, capsys, "\n".join(lines) + "\n")
+    assert code == 1
+    assert out[0]["line"] == 2 and out[0]["error"]["field"] == "ticket"
+    assert [(d["ticket_id"], d["reason"]) for d in out[1:]] == [("T-1", "COVERED"),
+                                                               ("T-2", "COVERED")]
+
+
+def test_check_reads_one_pretty_printed_ticket(monkeypatch, capsys):
+    code, out = _check(monkeypatch, capsys, "\n" + json.dumps(TICKET, indent=2) + "\n")
+    assert code == 0 and out[0]["ticket_id"] == "T-1"
+
+
 def test_check_usage_file_changes_the_answer(monkeypatch, capsys, tmp_path):
     usage = tmp_path / "usage.json"
     usage.write_text(json.dumps([

@@ -188,3 +188,32 @@ def test_many_non_matching_evaluations_do_not_crash_or_leak(ruleset):
     for i in range(1500):
         assert crossed_usage_thresholds(-1.0, i % 50, (80, 100)) == ()
         assert due_expiry_thresholds(1000 + i, (90,)) == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1e16, 1), (1e20, 1), (10**400, 1), ("1e300", 1), (float("inf"), 1),  # over 100
+        (-1e20, None), (1e-5, None), (1e-7, None), ("nan", None), (float("nan"), None),
+        (50.0, 0), (100.0, 0), (99.9999999, 0),
+    ],
+)
+def test_numbers_python_writes_in_exponent_form_are_compared(ruleset, value, expected):
+    """durable-rules cannot read `1e+16` or `1e-05`: such values are sent as fixed point."""
+    bands = (
+        Condition(bands=frozen_map({"license_count": Band(50, 100)})),
+        Condition(bands=frozen_map({"license_count": Band(100.000001, None)})),
+    )
+    rs = ruleset(sla(*bands))
+    assert rs.select_sla_rule("s", "p", None, {"license_count": value}) == expected
+
+
+@pytest.mark.parametrize("after", [1e16, 1e300, float("inf")])
+def test_huge_usage_percent_crosses_every_threshold(after):
+    assert crossed_usage_thresholds(-1.0, after, (80, 100)) == (80, 100)
+    assert crossed_usage_thresholds(1e-7, 1e-5, (80, 100)) == ()
+
+
+def test_huge_or_tiny_days_left():
+    assert due_expiry_thresholds(1e20, (90, 30)) == ()
+    assert due_expiry_thresholds(-1e20, (90, 30)) == (90, 30)

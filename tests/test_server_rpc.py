@@ -134,6 +134,7 @@ def test_hours_plan_admission_ties_the_ticket_to_its_contract(srv):
         (lambda t: t.ClearField("customer_id"), "ticket.customer_id"),
         (lambda t: t.ClearField("product"), "ticket.product"),
         (lambda t: setattr(t, "priority", "critical"), "ticket.priority"),
+        (lambda t: t.ClearField("priority"), "ticket.priority"),
         (lambda t: t.ClearField("created_at"), "ticket.created_at"),
         (lambda t: t.created_at.FromDatetime(datetime(1999, 12, 31)), "ticket.created_at"),
         (lambda t: t.created_at.CopyFrom(timestamp(NOW + timedelta(days=2))), "ticket.created_at"),
@@ -153,6 +154,23 @@ def test_bad_tickets_name_their_field(srv, mutate, field):
     for consume_it in (False, True):
         request = pb.CheckCoverageRequest(ticket=msg, consume=consume_it)
         fails(srv.stub.CheckCoverage, request, grpc.StatusCode.INVALID_ARGUMENT, field)
+
+
+def test_a_missing_priority_is_required_not_unknown(srv):
+    msg = ticket("T-bad")
+    msg.ClearField("priority")
+    details = fails(srv.stub.CheckCoverage, pb.CheckCoverageRequest(ticket=msg),
+                    grpc.StatusCode.INVALID_ARGUMENT, "ticket.priority")
+    assert "is required" in details
+
+
+@pytest.mark.parametrize("value", [1e16, 1e20, -1e20, 1e-5, 1e-7])
+def test_numbers_in_exponent_form_are_decided(srv, value):
+    """durable-rules cannot read `1e+16`: the rules module sends fixed-point numbers."""
+    msg = ticket("T-exp", "initech", "analytics")
+    msg.attributes["license_count"].number_value = value
+    reply = srv.stub.CheckCoverage(pb.CheckCoverageRequest(ticket=msg))
+    assert reply.decision.covered
 
 
 def test_missing_ticket(srv):
@@ -206,6 +224,24 @@ def test_record_usage_is_exactly_once_per_key(srv):
     assert big.quota.used == 62.5 and big.quota.remaining == -12.5  # work done is work done
 
 
+def test_a_key_reused_with_another_recorded_at_conflicts(srv):
+    at = timestamp(datetime(2026, 2, 1, tzinfo=UTC))
+    srv.stub.RecordUsage(record(srv.stub, recorded_at=at))
+    assert srv.stub.RecordUsage(record(srv.stub, recorded_at=at)).duplicate
+    later = timestamp(datetime(2026, 2, 2, tzinfo=UTC))
+    fails(srv.stub.RecordUsage, record(srv.stub, recorded_at=later),
+          grpc.StatusCode.ALREADY_EXISTS, "idempotency_key")
+    # Unset, recorded_at is server time: a retry without it is the same record.
+    srv.stub.RecordUsage(record(srv.stub, key="w2"))
+    assert srv.stub.RecordUsage(record(srv.stub, key="w2")).duplicate
+
+
+def test_a_recorded_ticket_is_charged_again_to_its_contract(srv):
+    srv.stub.RecordUsage(record(srv.stub, ticket_id="T-rec"))
+    again = srv.stub.RecordUsage(record(srv.stub, key="w2", ticket_id="T-rec", contract_id=""))
+    assert (again.contract_id, again.quota.used) == ("acme-hours", 5.0)
+
+
 def test_record_usage_at_a_given_instant_counts_in_that_period(srv):
     at = timestamp(datetime(2026, 2, 1, tzinfo=UTC))
     reply = srv.stub.RecordUsage(record(srv.stub, recorded_at=at))
@@ -222,6 +258,7 @@ def test_record_usage_at_a_given_instant_counts_in_that_period(srv):
         ({"amount": 0}, grpc.StatusCode.INVALID_ARGUMENT, "amount"),
         ({"amount": math.nan}, grpc.StatusCode.INVALID_ARGUMENT, "amount"),
         ({"amount": math.inf}, grpc.StatusCode.INVALID_ARGUMENT, "amount"),
+        ({"amount": 1e16}, grpc.StatusCode.INVALID_ARGUMENT, "amount"),
         ({"unit": "days"}, grpc.StatusCode.INVALID_ARGUMENT, "unit"),
         ({"unit": ""}, grpc.StatusCode.INVALID_ARGUMENT, "unit"),
         ({"key": ""}, grpc.StatusCode.INVALID_ARGUMENT, "idempotency_key"),

@@ -34,25 +34,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _lines(stream):
-    """Yield (line number, decoded object or error) for one JSON document or NDJSON."""
-    first = ""
-    for line in stream:
+    """Yield (line number, decoded object or error) for one JSON document or NDJSON.
+
+    The input is NDJSON unless its first non-blank line is not JSON by itself and the whole
+    input is (one pretty-printed document); a bad line, the first included, gets its error
+    and the lines after it are still decided.
+    """
+    numbered = enumerate(stream, start=1)
+    for n, line in numbered:
         if line.strip():
-            first = line
+            first_n, first = n, line
             break
     else:
         return
     try:
-        yield 1, json.loads(first)
-    except json.JSONDecodeError:
-        # Not one object per line: the whole input is one (pretty-printed) document.
-        text = first + stream.read()
+        yield first_n, json.loads(first)
+    except json.JSONDecodeError as first_error:
+        rest = list(numbered)
         try:
-            yield 1, json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield exc.lineno, exc
-        return
-    for n, line in enumerate(stream, start=2):
+            yield first_n, json.loads(first + "".join(line for _, line in rest))
+            return
+        except json.JSONDecodeError:
+            yield first_n, first_error
+        numbered = iter(rest)
+    for n, line in numbered:
         if not line.strip():
             continue
         try:

@@ -9,8 +9,10 @@ Semantics (the decision engine relies on them):
   shorter or longer (``"00:00-24:00"`` is 23 h on a spring-forward day).
 - A local time inside a DST gap means the first instant after the gap (the transition
   itself); a repeated (fall-back) local time starts an interval at its first occurrence
-  and ends one at its last, so an interval covers every instant whose wall clock reads
-  inside it. ``24:00`` is the first instant of the next day.
+  and ends one at its last when the interval's last minutes are repeated, so an interval
+  covers every instant whose wall clock reads inside it (an end at the first repeated
+  minute, 02:00 on a 03:00 -> 02:00 night, is its first occurrence). ``24:00`` is the
+  first instant of the next day.
 - Positive minutes from a closed instant start counting at the next opening; zero
   minutes return the start instant itself, even when closed.
 - Every function takes aware datetimes in any zone and returns UTC-aware datetimes.
@@ -29,6 +31,7 @@ from entitle.engine.model import Calendar, TargetSpec
 SEARCH_DAYS = 3660  # ~10 years of closed days: the calendar is taken to never open
 _DAY_CACHE_LIMIT = 4096  # compiled days kept per calendar
 _MINUTE = timedelta(minutes=1)
+_SECOND = timedelta(seconds=1)
 _DAY = timedelta(days=1)
 
 Interval = tuple[datetime, datetime]
@@ -54,6 +57,12 @@ def local_to_utc(local: datetime, zone: ZoneInfo | str, *, last: bool = False) -
     if last:
         return local.replace(tzinfo=tz, fold=1).astimezone(UTC)
     return first
+
+
+def _repeated(local: datetime, tz: ZoneInfo) -> bool:
+    """True when wall time `local` occurs twice (inside a fall-back hour)."""
+    offsets = {local.replace(tzinfo=tz, fold=fold).utcoffset() for fold in (0, 1)}
+    return len(offsets) == 2
 
 
 def _gap_end(local: datetime, tz: ZoneInfo) -> datetime:
@@ -94,9 +103,11 @@ class _Schedule:
         out = []
         for start_min, end_min in self.cal.week[d.weekday()]:
             start = local_to_utc(midnight + timedelta(minutes=start_min), self.zone)
-            end = local_to_utc(
-                midnight + timedelta(minutes=end_min), self.zone, last=end_min < 1440
-            )
+            end_local = midnight + timedelta(minutes=end_min)
+            # The later occurrence only when the interval's last moments are repeated: an
+            # end at the first repeated minute (02:00 on a 03:00 -> 02:00 night) is the first.
+            last = end_min < 1440 and _repeated(end_local - _SECOND, self.zone)
+            end = local_to_utc(end_local, self.zone, last=last)
             if end > start:
                 out.append((start, end))
         return tuple(out)

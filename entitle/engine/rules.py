@@ -22,6 +22,11 @@ import durable_rules_engine as _core
 from entitle.engine.model import Condition, Sla
 
 MAX_THRESHOLDS = 16  # slots in the generic threshold rulesets; the schema allows fewer
+# durable-rules' JSON reader rejects exponent notation (`1e+16`, `1e-05`: errors 202/204),
+# which Python writes for large and tiny floats. Every number the rules read or compare is
+# therefore sent as a whole number of millionths, clamped to +-1e9 units.
+SCALE = 1_000_000
+LIMIT = 1_000_000_000
 
 
 class RulesError(RuntimeError):
@@ -136,10 +141,15 @@ def _ensure_generic() -> None:
         _generic_ready = True
 
 
+def fixed(value: float) -> int:
+    """A number as the rules see it: millionths, clamped, so it is never in exponent form."""
+    return round(min(max(value, -LIMIT), LIMIT) * SCALE)
+
+
 def _slots(values: Sequence[int], prefix: str) -> dict:
     if len(values) > MAX_THRESHOLDS:
         raise RulesError(f"at most {MAX_THRESHOLDS} thresholds are supported")
-    return {f"{prefix}{i}": float(v) for i, v in enumerate(values)}
+    return {f"{prefix}{i}": fixed(v) for i, v in enumerate(values)}
 
 
 def crossed_usage_thresholds(
@@ -164,31 +174,38 @@ def due_expiry_thresholds(days_left: float, thresholds: Sequence[int]) -> tuple[
 def _crossed(before: float, after: float, thresholds: tuple[int, ...]) -> tuple[int, ...]:
     """Cached: the answer is a pure function of the message the rules read."""
     _ensure_generic()
-    fired = _fired(_USAGE, {"before": before, "after": after, **_slots(thresholds, "t")})
+    message = {"before": fixed(before), "after": fixed(after), **_slots(thresholds, "t")}
+    fired = _fired(_USAGE, message)
     return tuple(sorted(t for i, t in enumerate(thresholds) if f"r{i}" in fired))
 
 
 @functools.lru_cache(maxsize=4096)
 def _due(days_left: int, thresholds: tuple[int, ...]) -> tuple[int, ...]:
     _ensure_generic()
-    fired = _fired(_EXPIRY, {"days_left": float(days_left), **_slots(thresholds, "d")})
+    fired = _fired(_EXPIRY, {"days_left": fixed(days_left), **_slots(thresholds, "d")})
     return tuple(sorted((d for i, d in enumerate(thresholds) if f"r{i}" in fired), reverse=True))
 
 
 # --- SLA rule selection: one ruleset per distinct SLA rule list, literals per SLA ---
 
 
-def _number(value: object) -> float | None:
+def _number(value: object) -> int | None:
+    """A band attribute as the rules compare it; NaN and non-numbers match no band."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
         try:
-            return float(value.strip())
+            number = float(value)
+        except OverflowError:  # an int beyond any float
+            number = math.inf if value > 0 else -math.inf
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    return None if math.isnan(number) else fixed(number)
 
 
 def _text(value: object) -> str:
@@ -220,9 +237,9 @@ class _SlaProgram:
             field = f"n{self.bands.index(attr)}"
             parts.append({"$ex": {field: 1}})
             if band.min is not None:
-                parts.append({"$gte": {field: float(band.min)}})
+                parts.append({"$gte": {field: fixed(band.min)}})
             if band.max is not None:
-                parts.append({"$lte": {field: float(band.max)}})
+                parts.append({"$lte": {field: fixed(band.max)}})
         for attr, allowed in sorted(c.values.items()):
             field = f"s{self.values.index(attr)}"
             parts.append({"$or": [{field: v} for v in sorted(allowed)]})

@@ -71,6 +71,8 @@ def check_ticket(ticket: Ticket, now: datetime) -> Ticket:
     _text("ticket_id", ticket.ticket_id)
     _text("customer_id", ticket.customer_id)
     _text("product", ticket.product)
+    if not ticket.priority:
+        raise TicketError("priority", f"is required: one of {', '.join(PRIORITIES)}")
     if ticket.priority not in PRIORITIES:
         raise TicketError(
             "priority",

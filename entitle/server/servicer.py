@@ -49,6 +49,8 @@ from entitle.v1 import entitle_pb2 as pb
 from entitle.v1 import entitle_pb2_grpc
 
 STATES = {value: name for name, value in LIFECYCLES.items()}
+# One record's hours or days; more is a typo (or an attack on the counters), not work done.
+MAX_RECORD_AMOUNT = 1_000_000
 
 
 def _text(field: str, value: str, *, required: bool = True) -> str:
@@ -139,8 +141,9 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
         ticket_id = _text("ticket_id", request.ticket_id)
         key = _text("idempotency_key", request.idempotency_key)
         amount = request.amount
-        if not math.isfinite(amount) or amount <= 0:
-            raise invalid("amount", f"must be a finite number greater than 0, got {amount!r}")
+        if not math.isfinite(amount) or not 0 < amount <= MAX_RECORD_AMOUNT:
+            limit = f"{MAX_RECORD_AMOUNT:,}"
+            raise invalid("amount", f"must be greater than 0 and at most {limit}, got {amount!r}")
         unit = _text("unit", request.unit)
         at = _optional_instant(request, "recorded_at", now)
         if at > now + MAX_FUTURE_SKEW:
@@ -171,6 +174,7 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
                 at=at,
                 on_commit_alerts=self.runtime.record_alerts,
                 now=now,
+                at_sent=request.HasField("recorded_at"),
             )
             self._alerts_committed()
             if result.status == "conflict":
@@ -187,7 +191,7 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
         )
 
     def _charged_contract(self, policy: Policy, ticket_id: str, contract_id: str) -> Contract:
-        """The contract named, or the one the ticket was admitted on."""
+        """The contract named, else the one the ticket was admitted on or last recorded on."""
         if contract_id:
             contract = policy.contracts.get(_text("contract_id", contract_id))
             if contract is None:
@@ -197,7 +201,7 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
         if usage is None or not usage.contract_id:
             raise not_found(
                 "ticket_id",
-                f"ticket {ticket_id!r} was never admitted; pass contract_id to charge a contract",
+                f"ticket {ticket_id!r} was never admitted nor recorded; pass contract_id",
             )
         contract = policy.contracts.get(usage.contract_id)
         if contract is None:

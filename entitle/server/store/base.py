@@ -118,7 +118,7 @@ class Store(Protocol):
     def record(
         self, key: str, *, ticket_id: str, contract_id: str, period_key: str, amount: float,
         unit: str, at: datetime, on_commit_alerts: AlertHook | None = None,
-        now: datetime | None = None,
+        now: datetime | None = None, at_sent: bool = True,
     ) -> RecordResult: ...
 
     def release(self, ticket_id: str, *, reason: str, at: datetime) -> dict[str, float]: ...

@@ -252,14 +252,17 @@ class SqlStore:
     def record(
         self, key: str, *, ticket_id: str, contract_id: str, period_key: str, amount: float,
         unit: str, at: datetime, on_commit_alerts: AlertHook | None = None,
-        now: datetime | None = None,
+        now: datetime | None = None, at_sent: bool = True,
     ) -> RecordResult:
         """Logged hours or days, once per key; a key reused with other data conflicts.
 
         `at` is when the work was done (it picks the period); `now`, when given, is the
-        server time the record's alerts are emitted at (default: `at`).
+        server time the record's alerts are emitted at (default: `at`). `at_sent` says the
+        caller gave `at`: it is then part of what a retry must repeat; otherwise `at` is the
+        server time of the first try and a retry's differs.
         """
-        fingerprint = json.dumps([ticket_id, contract_id, round(amount, 9), unit])
+        same = [ticket_id, contract_id, round(amount, 9), unit] + ([to_text(at)] if at_sent else [])
+        fingerprint = json.dumps(same)
 
         def work(tx: Tx) -> RecordResult:
             inserted = tx.one(
