@@ -12,7 +12,9 @@ application/grpc, te: trailers, a length-prefixed request body):
 then CheckCoverage reads paced at half their saturated rate (latency without queueing),
 then measures true distinct admissions (consume=true, a new ticket id each call, one
 ledger write each) with a Python gRPC load generator in several processes, since h2load
-sends one fixed body. Prints req/s, p50/p99 latency and CheckCoverage/Ping ratios.
+sends one fixed body, against Ping driven by that same generator. Prints req/s, p50/p99
+latency, the server's CPU per call (its processes' CPU time over the calls: independent
+of other load on the machine) and the CheckCoverage/Ping ratios of both.
 
     bench/run_grpc_bench.sh            # installs h2load if missing, then runs this
 """
@@ -83,6 +85,22 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
+    cpu_us: float = float("nan")  # server CPU (all its processes) per call
+
+
+def server_cpu(proc: subprocess.Popen) -> float:
+    """CPU seconds used so far by the server: the supervisor and its worker processes.
+
+    Unlike req/s, CPU per call does not depend on what else the machine is running."""
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+    total = 0
+    for pid in [proc.pid, *map(int, children.stdout.split())]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -136,7 +154,7 @@ def check_body(port: int, method: str, body: bytes, response_type) -> None:
 
 def run_h2load(
     port: int, method: str, body: bytes, args, work: Path, backend: str, name: str,
-    rps: float | None = None,
+    rps: float | None = None, server: subprocess.Popen | None = None,
 ) -> Result:
     """Saturating (each stream sends its next call as soon as the last one returns), or paced
     at `rps` calls per second in all."""
@@ -153,7 +171,9 @@ def run_h2load(
     ]
     if rps is not None:  # h2load paces each connection
         cmd[1:1] = [f"--rps={max(1.0, rps / args.connections):.1f}"]
+    cpu_before = server_cpu(server) if server else float("nan")
     done_run = subprocess.run(cmd, capture_output=True, text=True)
+    cpu_used = server_cpu(server) - cpu_before if server else float("nan")
     if done_run.returncode != 0:
         raise SystemExit(f"h2load failed ({done_run.returncode}):\n{done_run.stdout[-2000:]}"
                          f"\n{done_run.stderr[-2000:]}")
@@ -167,8 +187,10 @@ def run_h2load(
         for line in log_file.read_text().splitlines()
         if line.count("\t") == 2
     )
+    # h2load's count includes the warm-up's calls in neither; CPU covers warm-up too.
+    total_calls = done + rps * max(0, round(args.warmup))
     return Result(backend, name, "h2load", done, failed, rps, _pct(latencies, 50),
-                  _pct(latencies, 99))
+                  _pct(latencies, 99), 1e6 * cpu_used / max(1.0, total_calls))
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -177,8 +199,10 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p / 100))]
 
 
-def _admit_worker(port: int, prefix: str, threads: int, seconds: float, queue) -> None:
-    """One load process: `threads` callers each admitting new tickets until time is up."""
+def _admit_worker(port: int, prefix: str, threads: int, seconds: float, queue,
+                  ping: bool = False) -> None:
+    """One load process: `threads` callers each admitting new tickets (or pinging, for the
+    baseline with the same generator) until time is up."""
     import threading
 
     latencies: list[float] = []
@@ -189,7 +213,7 @@ def _admit_worker(port: int, prefix: str, threads: int, seconds: float, queue) -
     def caller(n: int) -> None:
         mine: list[float] = []
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            check = entitle_pb2_grpc.EntitlementServiceStub(ch).CheckCoverage
+            stub = entitle_pb2_grpc.EntitlementServiceStub(ch)
             i = 0
             while time.monotonic() < stop_at:
                 i += 1
@@ -198,8 +222,11 @@ def _admit_worker(port: int, prefix: str, threads: int, seconds: float, queue) -
                 )
                 t0 = time.perf_counter()
                 try:
-                    reply = check(request, timeout=30)
-                    ok = reply.admitted
+                    if ping:
+                        stub.Ping(pb.PingRequest(), timeout=30)
+                        ok = True
+                    else:
+                        ok = stub.CheckCoverage(request, timeout=30).admitted
                 except grpc.RpcError:
                     ok = False
                 mine.append((time.perf_counter() - t0) * 1000)
@@ -217,16 +244,18 @@ def _admit_worker(port: int, prefix: str, threads: int, seconds: float, queue) -
     queue.put((latencies, failures[0]))
 
 
-def run_admissions(port: int, args, backend: str) -> Result:
+def run_admissions(port: int, args, backend: str, server: subprocess.Popen,
+                   ping: bool = False) -> Result:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     per = max(1, args.streams // args.load_processes)
     prefix = f"adm-{backend}-{os.getpid()}-{time.time_ns()}"
     procs = [
-        ctx.Process(target=_admit_worker, args=(port, f"{prefix}-{p}", per, args.duration, queue))
+        ctx.Process(target=_admit_worker,
+                    args=(port, f"{prefix}-{p}", per, args.duration, queue, ping))
         for p in range(args.load_processes)
     ]
-    t0 = time.monotonic()
+    t0, cpu_before = time.monotonic(), server_cpu(server)
     for p in procs:
         p.start()
     latencies, failed = [], 0
@@ -236,11 +265,13 @@ def run_admissions(port: int, args, backend: str) -> Result:
         failed += f
     for p in procs:
         p.join()
-    elapsed = time.monotonic() - t0
+    elapsed, cpu_used = time.monotonic() - t0, server_cpu(server) - cpu_before
     latencies.sort()
-    return Result(backend, "CheckCoverage consume=true, distinct tickets", "python-grpc",
+    name = "Ping" if ping else "CheckCoverage consume=true, distinct tickets"
+    return Result(backend, name, "python-grpc",
                   len(latencies), failed, len(latencies) / min(elapsed, args.duration + 5),
-                  _pct(latencies, 50), _pct(latencies, 99))
+                  _pct(latencies, 50), _pct(latencies, 99),
+                  1e6 * cpu_used / max(1, len(latencies)))
 
 
 def fresh_pg_database(admin_url: str, name: str) -> str:
@@ -279,7 +310,7 @@ def bench_backend(backend: str, store: str, args, work: Path) -> list[Result]:
         for _ in range(args.rounds):
             for name, (method, body, _) in bodies.items():
                 slug = re.sub(r"\W+", "-", name).strip("-").lower()
-                r = run_h2load(port, method, body, args, work, backend, slug)
+                r = run_h2load(port, method, body, args, work, backend, slug, server=proc)
                 r.name = name
                 results.append(r)
                 print(_row(r), flush=True)
@@ -290,21 +321,22 @@ def bench_backend(backend: str, store: str, args, work: Path) -> list[Result]:
         )
         method, body, _ = bodies["CheckCoverage read"]
         r = run_h2load(port, method, body, args, work, backend, "paced",
-                       rps=saturated * args.paced)
+                       rps=saturated * args.paced, server=proc)
         r.name = f"CheckCoverage read at {args.paced:.0%} load"
         results.append(r)
         print(_row(r), flush=True)
-        r = run_admissions(port, args, backend)
-        results.append(r)
-        print(_row(r), flush=True)
+        for ping in (True, False):  # the same generator's empty-RPC baseline, then admissions
+            r = run_admissions(port, args, backend, proc, ping=ping)
+            results.append(r)
+            print(_row(r), flush=True)
     finally:
         stop_server(proc)
     return results
 
 
 def _row(r: Result) -> str:
-    return (f"{r.backend:<10} {r.name:<42} {r.tool:<11} {r.rps:>9.0f} {r.p50_ms:>8.2f} "
-            f"{r.p99_ms:>8.2f} {r.failed:>6}")
+    return (f"{r.backend:<10} {r.name:<44} {r.tool:<11} {r.rps:>9.0f} {r.p50_ms:>8.2f} "
+            f"{r.p99_ms:>8.2f} {r.cpu_us:>9.0f} {r.failed:>6}")
 
 
 def summarize(results: list[Result]) -> dict:
@@ -312,21 +344,31 @@ def summarize(results: list[Result]) -> dict:
     out = {}
     for backend in sorted({r.backend for r in results}):
         mine = [r for r in results if r.backend == backend]
-        names = dict.fromkeys(r.name for r in mine)
+        names = dict.fromkeys((r.name, r.tool) for r in mine)
         rows = {}
-        for name in names:
-            runs = [r for r in mine if r.name == name]
-            rows[name] = {
+        for name, tool in names:
+            runs = [r for r in mine if (r.name, r.tool) == (name, tool)]
+            key = name if tool == "h2load" else f"{name} ({tool})"
+            rows[key] = {
                 "rps": statistics.median(r.rps for r in runs),
                 "p50_ms": statistics.median(r.p50_ms for r in runs),
                 "p99_ms": statistics.median(r.p99_ms for r in runs),
+                "cpu_us": statistics.median(r.cpu_us for r in runs),
             }
-        ping = rows["Ping"]["rps"]
+        ping, ping_cpu = rows["Ping"]["rps"], rows["Ping"]["cpu_us"]
+        read, dup = rows["CheckCoverage read"], rows["CheckCoverage consume=true, duplicate"]
         out[backend] = {
             "rows": rows,
-            "ratio_read_to_ping": rows["CheckCoverage read"]["rps"] / ping,
-            "ratio_duplicate_to_ping": rows["CheckCoverage consume=true, duplicate"]["rps"] / ping,
+            "ratio_read_to_ping": read["rps"] / ping,
+            "ratio_duplicate_to_ping": dup["rps"] / ping,
+            "cpu_ratio_ping_to_read": ping_cpu / read["cpu_us"],
+            "cpu_ratio_ping_to_duplicate": ping_cpu / dup["cpu_us"],
         }
+        admit = rows.get("CheckCoverage consume=true, distinct tickets (python-grpc)")
+        py_ping = rows.get("Ping (python-grpc)")
+        if admit and py_ping:
+            out[backend]["ratio_admission_to_ping_python"] = admit["rps"] / py_ping["rps"]
+            out[backend]["cpu_ratio_ping_to_admission"] = py_ping["cpu_us"] / admit["cpu_us"]
     return out
 
 
@@ -355,8 +397,8 @@ def main() -> int:
         return 2
     print(f"workers={args.workers} streams={args.streams} connections={args.connections} "
           f"duration={args.duration}s rounds={args.rounds} cpus={os.cpu_count()}")
-    print(f"{'backend':<10} {'call':<42} {'tool':<11} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'failed':>6}")
+    print(f"{'backend':<10} {'call':<44} {'tool':<11} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'cpu us':>9} {'failed':>6}")
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="entitle-grpc-bench-") as tmp:
         work = Path(tmp)
@@ -371,8 +413,14 @@ def main() -> int:
     summary = summarize(results)
     print()
     for backend, s in summary.items():
-        print(f"{backend}: CheckCoverage read / Ping = {s['ratio_read_to_ping']:.2f}; "
-              f"duplicate admission / Ping = {s['ratio_duplicate_to_ping']:.2f}")
+        print(f"{backend}: throughput CheckCoverage read / Ping = {s['ratio_read_to_ping']:.2f}; "
+              f"duplicate admission / Ping = {s['ratio_duplicate_to_ping']:.2f}; "
+              f"server CPU per call Ping / read = {s['cpu_ratio_ping_to_read']:.2f}, "
+              f"Ping / duplicate = {s['cpu_ratio_ping_to_duplicate']:.2f}")
+        if "ratio_admission_to_ping_python" in s:
+            print(f"{backend}: distinct admissions / Ping (same Python generator) = "
+                  f"{s['ratio_admission_to_ping_python']:.2f}; server CPU per call Ping / "
+                  f"admission = {s['cpu_ratio_ping_to_admission']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(
             {"args": vars(args) | {"json": str(args.json)}, "results": [asdict(r) for r in results],

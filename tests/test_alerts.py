@@ -286,6 +286,49 @@ def test_a_reload_applies_new_thresholds_from_then_on_only(bundle, store_url):
     assert summary(got) == [(USAGE, "globex-mail-pack", 50), (USAGE, "globex-mail-pack", 60)]
 
 
+LATE_CONTRACT = """
+---
+kind: Contract
+id: entered-late
+customer: soylent
+plan: premium-monthly
+start: 2026-06-01
+end: 2026-09-01
+timezone: UTC
+"""
+
+
+def test_a_contract_added_after_its_start_still_gets_its_activation(bundle, store_url):
+    """The watermark had passed its start: the new contract's past is swept once."""
+    contracts = bundle / "contracts" / "alert-tests.yaml"
+    with in_process(bundle, store_url) as srv:
+        sweeper = first_sweep(srv)
+        contracts.write_text(contracts.read_text() + LATE_CONTRACT)
+        assert srv.stub.Reload(pb.ReloadRequest()).changed
+        sweeper.sweep()
+        got = listed(srv.stub, contract_id="entered-late")
+        sweeper.sweep()  # swept once: nothing again
+        assert listed(srv.stub, contract_id="entered-late") == got
+    # Its start, and 90 days before its end: both behind the watermark when it was added.
+    assert summary(got) == [(ACTIVATED, "entered-late", 0), (EXPIRING, "entered-late", 90)]
+    assert [at(a.occurred_at) for a in got] == [datetime(2026, 6, 1, tzinfo=UTC),
+                                                datetime(2026, 6, 3, tzinfo=UTC)]
+
+
+def test_a_contract_added_while_the_server_was_down_gets_its_past_alerts(bundle, store_url):
+    contracts = bundle / "contracts" / "alert-tests.yaml"
+    with in_process(bundle, store_url) as srv:
+        first_sweep(srv)
+    contracts.write_text(contracts.read_text() + LATE_CONTRACT)
+    later = datetime(2026, 6, 20, tzinfo=UTC)
+    with in_process(bundle, store_url, now=later) as srv:
+        first_sweep(srv)
+        got = listed(srv.stub, contract_id="entered-late")
+        others = listed(srv.stub)
+    assert summary(got) == [(ACTIVATED, "entered-late", 0), (EXPIRING, "entered-late", 90)]
+    assert len({ident(a) for a in others}) == len(others)  # nothing twice
+
+
 def test_a_renewal_that_moves_the_end_date_gets_fresh_expiry_alerts(bundle, store_url):
     contracts = bundle / "contracts" / "alert-tests.yaml"
     with in_process(bundle, store_url, now=END - 20 * DAY) as srv:

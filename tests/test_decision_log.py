@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 import threading
 
 from test_server_harness import NOW, ServerProcess, make_bundle, stub_for, ticket
@@ -123,3 +125,27 @@ def test_two_worker_processes_share_one_log(tmp_path):
     lines = read_lines(log)
     assert sorted(x["ticket"]["ticket_id"] for x in lines) == sorted(f"W-{i}" for i in range(20))
     assert {x["ticket"]["attributes"]["email"] for x in lines} == {"***"}
+
+
+def test_the_log_is_created_with_mode_0640_under_a_umask_of_022(tmp_path, capsys):
+    from entitle.cli import main
+
+    path = tmp_path / "decisions.ndjson"
+    old = os.umask(0o022)
+    try:
+        # `entitle serve` creates the log before anything else can fail: --workers 0 stops it
+        assert main(["serve", "--decision-log", str(path), "--workers", "0"]) == 2
+        assert "--workers" in capsys.readouterr().err
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+        DecisionLog(str(tmp_path / "direct.ndjson")).close()
+        assert stat.S_IMODE((tmp_path / "direct.ndjson").stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
+
+
+def test_an_unwritable_log_path_stops_serve_with_exit_2(tmp_path, capsys):
+    from entitle.cli import main
+
+    path = tmp_path / "no-such-dir" / "decisions.ndjson"
+    assert main(["serve", "--decision-log", str(path)]) == 2
+    assert f"--decision-log {path}" in capsys.readouterr().err

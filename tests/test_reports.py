@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,8 @@ from entitle.engine import reports
 from entitle.engine.bundle import compile_or_raise
 from entitle.engine.periods import period_at, period_key
 from entitle.engine.usage import StaticUsage
-from entitle.server.store import open_store
+from entitle.server.store import StoreError, open_store
+from entitle.server.store.migrations import LATEST
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -139,3 +141,86 @@ def test_bad_arguments_exit_2(capsys, tmp_path):
     assert main(["report", "usage", "--now", "yesterday", *base]) == 2
     assert main(["report", "usage", "--policies", str(tmp_path), "--store", store]) == 2
     assert "entitle report:" in capsys.readouterr().err
+
+
+def run_report(capsys, store_url: str) -> tuple[int, str]:
+    code = main(["report", "usage", "--policies", str(POLICIES), "--store", store_url,
+                 "--now", NOW.isoformat()])
+    return code, capsys.readouterr().err
+
+
+def test_a_missing_sqlite_file_is_refused_and_not_created(capsys, tmp_path):
+    typo = tmp_path / "typo.db"
+    code, err = run_report(capsys, f"sqlite:///{typo}")
+    assert code == 2 and "does not exist" in err and "--store" in err
+    assert not typo.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_store_without_a_ledger_is_refused_and_left_unmigrated(capsys, store_url):
+    if store_url.startswith("sqlite:///"):
+        Path(store_url.removeprefix("sqlite:///")).touch()  # an empty database file
+    code, err = run_report(capsys, store_url)
+    assert code == 2 and "no entitle ledger" in err
+    with pytest.raises(StoreError, match="no entitle ledger"):  # still nothing was created
+        open_store(store_url, migrate=False)
+
+
+def _set_schema_version(store_url: str, version: int) -> None:
+    """Make the migrated store at `store_url` claim schema `version` instead of LATEST."""
+    store = open_store(store_url)
+    try:
+        store._run(lambda tx: tx.run("DELETE FROM schema_migrations WHERE version = ?",
+                                     (LATEST,)))
+        if version > LATEST:
+            store._run(lambda tx: tx.run(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, "from the future", "2030-01-01T00:00:00Z"),
+            ))
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("offset, says", [(-1, "older"), (1, "newer")])
+def test_a_store_at_another_schema_version_is_refused(capsys, store_url, offset, says):
+    _set_schema_version(store_url, LATEST + offset)
+    code, err = run_report(capsys, store_url)
+    assert code == 2 and says in err
+    with pytest.raises(StoreError, match=says):  # the report migrated nothing
+        open_store(store_url, migrate=False)
+
+
+def test_a_current_store_opens_read_only(store_with_usage):
+    store = open_store(store_with_usage, migrate=False)
+    try:
+        assert store.installed_version() == LATEST
+        assert store.usage_of("acme-security")  # the recorded usage is readable
+    finally:
+        store.close()
+
+
+def test_renewed_by_names_only_a_contract_taking_over_at_the_end():
+    policy = compile_or_raise(POLICIES)
+    doc = reports.renewals(policy, StaticUsage(), NOW, timedelta(days=120))
+    renewed = {r["contract"]: r["renewed_by"] for r in doc.rows}
+    assert renewed["globex-premium-2026"] == "globex-premium-2027"  # starts at its end
+    # initech-basic (all products) ends a day later but has run alongside it since February
+    assert renewed["initech-licensed"] is None
+    assert renewed["initech-basic"] is None
+
+
+def test_what_counts_as_a_renewal():
+    policy = compile_or_raise(POLICIES)
+    old = policy.contracts["globex-premium-2026"]
+    new = policy.contracts["globex-premium-2027"]
+
+    def renews(**changes) -> bool:
+        return reports._renewal_of(old, [dataclasses.replace(new, **changes)]) == new.id
+
+    assert renews()
+    assert renews(start_at=old.end_at - timedelta(days=3))  # signed to overlap a few days
+    assert renews(products=None)  # covers more: every product
+    assert not renews(start_at=old.end_at - timedelta(days=30))  # runs alongside it
+    assert not renews(customer="initech")
+    assert not renews(products=frozenset(sorted(old.products)[:1]))  # drops a product
+    assert not renews(end_at=old.end_at)  # does not outlast it
+    assert renews(end_at=None)  # open-ended

@@ -8,6 +8,7 @@ server must refuse.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from test_server_harness import (
 from entitle.cli import main
 from entitle.server import auth
 from entitle.server.auth import CappedContext, TokensError, parse_tokens
+from entitle.server.logs import get_logger
 from entitle.v1 import entitle_pb2 as pb
 from entitle.v1 import entitle_pb2_grpc
 
@@ -194,6 +196,15 @@ def test_health_and_reflection_need_no_token(secured, pki, capsys):
     assert "entitle.v1.EntitlementService" in capsys.readouterr().out
 
 
+def test_entitle_health_over_tls(secured, pki, capsys):
+    srv, _ = secured
+    server = ["health", "--server", f"localhost:{srv.port}"]
+    assert main([*server, "--tls-ca", str(pki / "ca.pem")]) == 0  # no token needed
+    assert capsys.readouterr().out == "SERVING\n"
+    assert main(server) == 2  # plaintext against a TLS port: no answer, not "healthy"
+    assert "UNAVAILABLE" in capsys.readouterr().err
+
+
 def test_entitle_call_over_tls_with_a_token(secured, pki, capsys):
     srv, _ = secured
     base = ["call", "--server", f"localhost:{srv.port}", "--tls-ca", str(pki / "ca.pem")]
@@ -257,6 +268,39 @@ def test_tokens_file_format():
     with pytest.raises(TokensError) as info:
         parse_tokens("hunter2 superuser\n", "t.txt")
     assert "hunter2" not in str(info.value)
+
+
+def test_a_tokens_line_with_swapped_columns_never_echoes_the_token(tmp_path, capsys,
+                                                                   monkeypatch):
+    secret = "Sup3rS3cretT0ken"
+    path = tmp_path / "tokens"
+    path.write_text(f"# the helpdesk\nadmin {secret}\n")
+    with pytest.raises(TokensError) as info:
+        auth.load_tokens(str(path))
+    message = str(info.value)
+    assert f"{path}:2:" in message and "`TOKEN ROLE`" in message
+    assert "checker|admin" in message and "swapped" in message and secret not in message
+
+    assert main(["serve", "--tokens", str(path), "--store", f"sqlite:///{tmp_path / 'e.db'}"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2:" in err and secret not in err
+
+    # a running server refusing the changed file logs the same message, no token either
+    path.write_text(f"{ADMIN} admin\n")
+    tokens = auth.TokenFile(str(path))
+    path.write_text(f"admin {secret}\n")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    monkeypatch.setattr(auth, "RECHECK_SECONDS", 0.0)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    get_logger().addHandler(handler)
+    try:
+        assert tokens.current().role_of(ADMIN) == "admin"  # the previous tokens stay
+    finally:
+        get_logger().removeHandler(handler)
+    assert [r.msg for r in records] == ["tokens file refused; keeping the previous tokens"]
+    assert f"{path}:1:" in records[0].error and secret not in str(vars(records[0]))
 
 
 # -- limits ----------------------------------------------------------------------------------

@@ -102,6 +102,54 @@ def test_breaking_change_is_refused_naming_the_plan(bundle, sqlite_url):
         assert "premium-monthly" in info(srv.stub).last_reload_error
 
 
+def test_a_refused_breaking_change_stays_refused_after_a_restart(bundle, store_url):
+    """A restarted worker or a new replica checks the disk against the accepted bundle."""
+    with in_process(bundle, store_url) as srv:
+        good = info(srv.stub).policy_revision
+        break_plan(bundle)
+        assert srv.stub.Reload(pb.ReloadRequest()).error
+    with in_process(bundle, store_url) as restarted:
+        latest = info(restarted.stub)
+        assert latest.policy_revision == good
+        assert "accepted revision" in latest.last_reload_error
+        assert "premium-monthly" in latest.last_reload_error
+        status = restarted.stub.GetContractStatus(
+            pb.GetContractStatusRequest(contract_id="globex-premium-2026"))
+        assert status.policy_revision == good  # the monthly plan: the accepted bundle
+        assert health_status(restarted.channel, SERVICE)[0] == SERVING
+
+
+def test_a_restart_on_an_invalid_bundle_serves_the_accepted_one(bundle, store_url):
+    with in_process(bundle, store_url) as srv:
+        good = info(srv.stub).policy_revision
+    (bundle / "slas.yaml").write_text("kind: Sla\nid: broken\n")
+    with in_process(bundle, store_url) as restarted:
+        latest = info(restarted.stub)
+        assert latest.policy_revision == good and "invalid bundle" in latest.last_reload_error
+        assert restarted.stub.CheckCoverage(pb.CheckCoverageRequest(ticket=ticket("T-1")))
+
+
+def test_accept_breaking_applies_the_disk_bundle_on_start_and_records_it(bundle, store_url):
+    with in_process(bundle, store_url) as srv:
+        good = info(srv.stub).policy_revision
+    break_plan(bundle)
+    with in_process(bundle, store_url, config={"accept_breaking": True}) as forced:
+        changed = info(forced.stub).policy_revision
+        assert changed != good and not info(forced.stub).last_reload_error
+    with in_process(bundle, store_url) as after:  # the forced bundle is the accepted one now
+        assert info(after.stub).policy_revision == changed
+        assert not info(after.stub).last_reload_error
+
+
+def test_a_valid_change_made_while_stopped_is_applied_on_start(bundle, store_url):
+    with in_process(bundle, store_url) as srv:
+        good = info(srv.stub).policy_revision
+    add_contract(bundle)
+    with in_process(bundle, store_url) as restarted:
+        latest = info(restarted.stub)
+        assert latest.policy_revision != good and not latest.last_reload_error
+
+
 def test_reload_rpc_applies_a_valid_change_and_clears_the_error(bundle, sqlite_url):
     with in_process(bundle, sqlite_url) as srv:
         good = info(srv.stub).policy_revision

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import threading
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from entitle.server.store import (
     AlertQuery,
     NewAlert,
     StoreError,
+    StoreUnavailable,
     UsageChange,
     open_store,
     redact,
+    server_pool_size,
 )
 from entitle.server.store.migrations import LATEST
+from entitle.server.store.postgres import APPLICATION_NAME
 
 T0 = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
 PERIOD = "2026-06"
@@ -294,3 +301,183 @@ def test_reads_do_not_wait_for_a_writer(tmp_path):
         release.set()
         writer.join()
     store.close()
+
+
+# -- PostgreSQL connections: pool size, names, and connections the server dropped -------------
+only_postgresql = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+
+
+def _named(url: str) -> tuple[str, str]:
+    """`url` with an application_name of its own, so a test kills only its connections."""
+    name = f"entitle-test-{uuid.uuid4().hex[:12]}"
+    return f"{url}&application_name={name}", name
+
+
+def _terminate(url: str, name: str) -> int:
+    """Terminate the backends of `name`, as a DBA or a failover would; wait until gone."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        # Two statements: in one, nothing keeps PostgreSQL from calling pg_terminate_backend
+        # before it filters on the name, killing other sessions.
+        pids = [pid for (pid,) in admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (name,)
+        )]
+        admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+        deadline = time.monotonic() + 30
+        while admin.execute(  # the pool may meanwhile open new ones: wait for these only
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+        ).fetchone()[0]:
+            assert time.monotonic() < deadline, "terminated backends did not exit"
+            time.sleep(0.01)
+    return len(pids)
+
+
+def _store_errors() -> float:
+    return REGISTRY.get_sample_value(
+        "entitle_store_errors_total", {"backend": "postgresql"}
+    ) or 0.0
+
+
+@only_postgresql
+def test_a_workers_pool_has_a_connection_per_thread_calling_the_store(store_url, tmp_path):
+    from test_server_harness import make_bundle
+
+    from entitle.server.clock import FixedClock
+    from entitle.server.config import ServeConfig
+    from entitle.server.runtime import Runtime
+
+    config = ServeConfig(policies=str(make_bundle(tmp_path)), store_url=store_url, threads=3)
+    runtime = Runtime.open(config, FixedClock(T0))
+    runtime.start()
+    try:
+        # The 3 handler threads (WatchAlerts streams run on them), the sweeper, the watcher.
+        assert runtime.store.pool.max_size == server_pool_size(3) == 5
+    finally:
+        runtime.close()
+
+
+@only_postgresql
+def test_store_connections_are_named_in_pg_stat_activity(store_url):
+    setting = "SELECT current_setting('application_name')"
+    store = open_store(store_url)
+    try:
+        assert store._read_one(setting) == (APPLICATION_NAME,) == ("entitle",)
+    finally:
+        store.close()
+    named, name = _named(store_url)
+    store = open_store(named)  # the URL's own name wins
+    try:
+        assert store._read_one(setting) == (name,)
+    finally:
+        store.close()
+
+
+@only_postgresql
+def test_connections_the_server_terminated_are_replaced_without_failing_a_call(store_url):
+    url, name = _named(store_url)
+    store = open_store(url)
+    try:
+        assert [admit(store, f"T-{i}", limit=10).status for i in range(2)] == ["admitted"] * 2
+        held = [store.pool.getconn() for _ in range(4)]  # four idle connections in the pool
+        for conn in held:
+            store.pool.putconn(conn)
+        errors = _store_errors()
+        assert _terminate(store_url, name) >= 4
+        # Every call after the restart succeeds: reads, admissions, records, releases.
+        assert store.used("acme-pack", PERIOD) == 2
+        assert [admit(store, f"T-{i}", limit=10).status for i in range(2, 6)] == ["admitted"] * 4
+        assert admit(store, "T-0", limit=10).status == "duplicate"
+        assert store.record("k1", ticket_id="T-9", contract_id="acme-hours", period_key="pack",
+                            amount=1.5, unit="hours", at=T0).status == "recorded"
+        assert store.release("T-5", reason="deleted", at=T0) == {"acme-pack": 1.0}
+        assert store.used("acme-pack", PERIOD) == 5 and store.used("acme-hours", "pack") == 1.5
+        assert _store_errors() == errors
+    finally:
+        store.close()
+
+
+def _kill_own_backends(url: str, name: str, times: int):
+    """A usage hook that terminates the store's connections mid-transaction, `times` times."""
+    calls = []
+
+    def hook(change: UsageChange):
+        calls.append(change)
+        if len(calls) <= times:
+            _terminate(url, name)
+        return list(_threshold_hook(change))
+
+    return hook, calls
+
+
+@only_postgresql
+def test_a_transaction_whose_connection_died_is_run_once_more_and_counts_once(store_url):
+    url, name = _named(store_url)
+    store = open_store(url)
+    try:
+        hook, calls = _kill_own_backends(store_url, name, times=1)
+        result = admit(store, "T-1", hook=hook)  # the first run rolled back with its backend
+        assert result.status == "admitted" and result.payload == b"T-1 at 1" and len(calls) == 2
+        assert store.used("acme-pack", PERIOD) == 1
+        assert [a.threshold for a in store.alerts(AlertQuery())[0]] == [1]
+        # Still down after the one retry: unavailable, nothing counted, the failure counted.
+        errors = _store_errors()
+        hook, calls = _kill_own_backends(store_url, name, times=2)
+        with pytest.raises(StoreUnavailable, match="connection lost"):
+            admit(store, "T-2", hook=hook)
+        assert len(calls) == 2 and _store_errors() == errors + 1
+        assert store.used("acme-pack", PERIOD) == 1 and store.ticket_usage("T-2") is None
+    finally:
+        store.close()
+
+
+def _lose_the_next_commit(store, monkeypatch) -> list[bool]:
+    """The next write commits, then its connection dies before the caller hears of it: to
+    the store, as if COMMIT's reply was lost. Returns a list that gets True once it did."""
+    real, lost = store.pool.connection, []
+
+    @contextlib.contextmanager
+    def connection(*args, **kwargs):
+        monkeypatch.setattr(store.pool, "connection", real)  # this call only
+        with real(*args, **kwargs) as conn:
+            commit = conn.transaction
+
+            @contextlib.contextmanager
+            def committed_then_dies():
+                with commit():
+                    yield
+                lost.append(True)
+                conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+            conn.transaction = committed_then_dies
+            yield conn
+
+    monkeypatch.setattr(store.pool, "connection", connection)
+    return lost
+
+
+@only_postgresql
+def test_a_write_whose_commit_outcome_was_lost_finds_itself_instead_of_counting_twice(
+    store, monkeypatch
+):
+    lost = _lose_the_next_commit(store, monkeypatch)
+    retry = admit(store, "T-1", hook=_threshold_hook)
+    assert lost and retry.status == "duplicate" and retry.payload == b"T-1 at 1"
+    assert store.used("acme-pack", PERIOD) == 1
+    assert admit(store, "T-2").status == "admitted" and store.used("acme-pack", PERIOD) == 2
+
+    record = dict(ticket_id="T-3", contract_id="acme-hours", period_key="pack", amount=2.5,
+                  unit="hours", at=T0)
+    lost = _lose_the_next_commit(store, monkeypatch)
+    assert store.record("k1", **record).status == "duplicate" and lost
+    assert store.used("acme-hours", "pack") == 2.5
+
+    lost = _lose_the_next_commit(store, monkeypatch)
+    assert store.release("T-1", reason="deleted", at=T0) == {} and lost  # released, once
+    assert store.used("acme-pack", PERIOD) == 1 and store.ticket_usage("T-1").released
+
+    alert = NewAlert("k-lost", "CONTRACT_EXPIRING", "c", "acme", "p", T0, threshold=30)
+    lost = _lose_the_next_commit(store, monkeypatch)
+    assert store.append_alerts([alert], emitted_at=T0) == [] and lost
+    assert [a.dedupe_key for a in store.alerts(AlertQuery())[0]] == ["acme-pack/2026-06/1",
+                                                                     "k-lost"]

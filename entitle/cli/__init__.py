@@ -8,7 +8,8 @@ import sys
 
 # Each module exposes `add_parser(subparsers)` and `run(args) -> int`.
 COMMANDS = (
-    "validate", "diff", "test", "check", "serve", "call", "alerts", "report", "completion"
+    "validate", "diff", "test", "check", "serve", "call", "alerts", "health", "report",
+    "completion",
 )
 
 

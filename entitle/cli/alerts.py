@@ -9,11 +9,23 @@ import sys
 import grpc
 from google.protobuf import json_format
 
-from entitle.cli.connect import add_connection_args, call_metadata, open_channel
+from entitle.cli.connect import add_connection_args, call_metadata, open_channel, timeout_seconds
 from entitle.v1 import entitle_pb2 as pb
 from entitle.v1 import entitle_pb2_grpc
 
 KIND_PREFIX = "ALERT_KIND_"
+MAX_CURSOR = 2**64 - 1  # cursors are uint64 on the wire
+
+
+def _cursor(text: str) -> int:
+    """`--after`, checked when parsing: protobuf refuses what a uint64 cannot hold."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a cursor (a whole number): {text!r}") from None
+    if not 0 <= value <= MAX_CURSOR:
+        raise argparse.ArgumentTypeError(f"a cursor is 0 or more (at most 2**64-1), not {text}")
+    return value
 
 
 def _kind(text: str) -> int:
@@ -42,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_connection_args(p)
     p.add_argument("--follow", "-f", action="store_true", help="stream new alerts until Ctrl-C")
     p.add_argument(
-        "--after", type=int, default=0, metavar="CURSOR",
+        "--after", type=_cursor, default=0, metavar="CURSOR",
         help="only alerts after this cursor (default: 0, every retained alert)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -53,7 +65,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--customer", default="", metavar="C", help="only this customer's alerts")
     p.add_argument("--contract", default="", metavar="ID", help="only this contract's alerts")
-    p.add_argument("--timeout", type=float, default=10.0, help="deadline per page in seconds")
+    p.add_argument(
+        "--timeout", type=timeout_seconds, default=10.0, metavar="S",
+        help="deadline per page in seconds"
+    )
     p.set_defaults(run=run)
 
 

@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from entitle.cli.connect import add_connection_args, call_metadata, open_channel
+from entitle.cli.connect import add_connection_args, call_metadata, open_channel, timeout_seconds
 
 DEFAULT_SERVICE = "entitle.v1.EntitlementService"
 
@@ -29,7 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("request", nargs="?", help="request as JSON (default: stdin, or {})")
     add_connection_args(p)
-    p.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds (unary)")
+    p.add_argument(
+        "--timeout", type=timeout_seconds, default=10.0, metavar="S",
+        help="deadline in seconds (unary)"
+    )
     p.add_argument("--list", action="store_true", help="list the services and exit")
     p.set_defaults(run=run)
 

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 import grpc
 
 TOKEN_ENV = "ENTITLE_TOKEN"
+
+
+def timeout_seconds(text: str) -> float:
+    """`--timeout`, checked when parsing: gRPC takes 0, negative or NaN deadlines silently."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return value
 
 
 def add_connection_args(p: argparse.ArgumentParser) -> None:

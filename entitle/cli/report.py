@@ -75,16 +75,16 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"the bundle {args.policies} is invalid:\n{exc}")
     except OSError as exc:
         return fail(str(exc))
-    try:
-        store = open_store(args.store, max_connections=1)
+    if args.report == "usage" and args.customer and args.customer not in policy.by_customer:
+        return fail(f"no contract of customer {args.customer!r} in the bundle")
+    try:  # a reader: a wrong --store must fail, not leave a new empty ledger behind
+        store = open_store(args.store, max_connections=1, migrate=False)
     except (StoreError, StoreUnavailable, OSError) as exc:
-        return fail(str(exc))
+        return fail(f"--store: {exc}")
     try:
         if args.report == "renewals":
             report = reports.renewals(policy, store, now, within)
         elif args.report == "usage":
-            if args.customer and args.customer not in policy.by_customer:
-                return fail(f"no contract of customer {args.customer!r} in the bundle")
             report = reports.usage_report(policy, store, now, args.customer)
         else:
             report = reports.contracts_by(policy, store, now, args.by)

@@ -45,6 +45,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="seconds between checks of the bundle for changes; 0 disables (default: 1)",
     )
     p.add_argument(
+        "--accept-breaking", action="store_true",
+        help="start on the bundle on disk even when it breaks the bundle last accepted by the "
+        "store's workers (a plan in use changed on purpose); reloads still refuse breaking "
+        "changes",
+    )
+    p.add_argument(
         "--grace", type=float, default=10.0, metavar="S",
         help="seconds in-flight calls get to finish on shutdown (default: 10)",
     )
@@ -146,11 +152,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.mask_attribute or args.mask_subject) and not args.decision_log:
         problems.append("--mask-attribute and --mask-subject need --decision-log")
     if args.decision_log:
-        try:
-            with open(args.decision_log, "a", encoding="utf-8"):
-                pass
-        except OSError as exc:
-            problems.append(f"--decision-log {args.decision_log}: {exc.strerror}")
+        problems.extend(_decision_log_problems(args.decision_log))
     problems.extend(_security_problems(args))
     if problems:
         for problem in problems:
@@ -168,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         listen=listen,
         workers=args.workers,
         reload_interval=args.reload_interval,
+        accept_breaking=args.accept_breaking,
         grace=args.grace,
         threads=args.threads,
         max_message_bytes=args.max_message_bytes,
@@ -194,6 +197,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _absolute(path: str) -> str:
     return str(Path(path).absolute()) if path else ""
+
+
+def _decision_log_problems(path: str) -> list[str]:
+    """Create the log now (mode 0640), so an unwritable path fails at start, not in workers."""
+    from entitle.server.decisionlog import open_log
+
+    try:
+        os.close(open_log(path))
+    except OSError as exc:
+        return [f"--decision-log {path}: {exc.strerror}"]
+    return []
 
 
 def _security_problems(args: argparse.Namespace) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,8 +41,9 @@ def load_documents(root: Path) -> tuple[list[Document], list[Diagnostic]]:
     documents, diagnostics, files = load_bundle_files(root)
     if not files:
         diagnostics.append(Diagnostic(display_path(root), 1, 1, "no *.yaml or *.yml policy files"))
-    # A file that did not load may hold what others refer to: check the rest, minus references.
-    diagnostics += validate(documents, complete=not _has_errors(diagnostics))
+    # A file that did not load may define what others refer to: those references are held back.
+    unloaded = {d.path for d in diagnostics if d.severity == "error"}
+    diagnostics += validate(documents, unloaded=unloaded)
     return documents, sorted(diagnostics)
 
 
@@ -75,7 +77,34 @@ def load_policy(root: Path) -> tuple[Policy | None, list[Diagnostic]]:
 
 
 def compile_or_raise(root: Path) -> Policy:
-    policy, diagnostics = load_policy(root)
+    return compile_bundle(root)[0]
+
+
+def compile_bundle(root: Path) -> tuple[Policy, list[Document]]:
+    """The policy and the documents it was compiled from (what `pack_documents` keeps)."""
+    with _no_gc_pauses():
+        documents, diagnostics = load_documents(root)
+        if _has_errors(diagnostics):
+            raise PolicyError(diagnostics)
+        return compile_policy(documents, revision_of(documents)), documents
+
+
+def pack_documents(documents: Iterable[Document]) -> bytes:
+    """A bundle as bytes to keep elsewhere: exactly what its revision hashes, compressed."""
+    docs = sorted(documents, key=lambda d: (d.path, d.index))
+    text = _ENCODER.encode([[doc.path, doc.index, doc.data] for doc in docs])
+    return zlib.compress(text.encode(), 6)
+
+
+def policy_from_pack(blob: bytes) -> Policy:
+    """The policy of a packed bundle, validated again; its revision is the original's."""
+    try:
+        rows = json.loads(zlib.decompress(blob))
+        documents = [Document(path, index, data) for path, index, data in rows]
+    except (zlib.error, ValueError, TypeError) as exc:
+        raise ValueError(f"not a packed bundle: {exc}") from None
+    with _no_gc_pauses():
+        policy, diagnostics = policy_from_documents(documents)
     if policy is None:
         raise PolicyError(diagnostics)
     return policy

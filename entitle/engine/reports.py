@@ -22,6 +22,7 @@ GROUPINGS = ("product", "owner", "plan")
 ALL_PRODUCTS = "*"  # the product group of contracts covering every product
 NO_OWNER = "-"
 BAR_WIDTH = 8
+RENEWAL_LEAD = timedelta(days=7)  # a renewal may start this long before the contract ends
 
 
 @dataclass(frozen=True)
@@ -56,20 +57,33 @@ def _percent_used(policy: Policy, usage: UsageView, contract: Contract, at: date
     return quota_for(plan, contract, at, usage).percent_used
 
 
-def _shares_product(a: Contract, b: Contract) -> bool:
-    return a.products is None or b.products is None or bool(a.products & b.products)
+def _covers_all_of(renewal: Contract, contract: Contract) -> bool:
+    """`renewal` covers every product `contract` covers (the same ones or more)."""
+    if renewal.products is None:
+        return True
+    return contract.products is not None and contract.products <= renewal.products
 
 
-def _renewal_of(policy: Policy, contract: Contract) -> str | None:
-    """A later contract of the same customer on an overlapping product that outlasts it."""
-    later = [
-        c for c in policy.by_customer.get(contract.customer, ())
-        if c.id != contract.id
-        and c.start_at > contract.start_at
-        and (c.end_at is None or (contract.end_at is not None and c.end_at > contract.end_at))
-        and _shares_product(contract, c)
-    ]
-    return min(later, key=lambda c: (c.start_at, c.id)).id if later else None
+def _renews(candidate: Contract, contract: Contract) -> bool:
+    """`candidate` takes over when `contract` ends: same customer, products kept, starts then.
+
+    It may start up to RENEWAL_LEAD before the end (a renewal signed to overlap a little);
+    one starting earlier runs alongside `contract` and is no renewal of it.
+    """
+    if contract.end_at is None or candidate.id == contract.id:
+        return False
+    return (
+        candidate.customer == contract.customer
+        and candidate.start_at >= contract.end_at - RENEWAL_LEAD
+        and (candidate.end_at is None or candidate.end_at > contract.end_at)
+        and _covers_all_of(candidate, contract)
+    )
+
+
+def _renewal_of(contract: Contract, candidates: Iterable[Contract]) -> str | None:
+    """The renewal that starts first (then by id), or None."""
+    found = [c for c in candidates if _renews(c, contract)]
+    return min(found, key=lambda c: (c.start_at, c.id)).id if found else None
 
 
 def renewals(policy: Policy, usage: UsageView, at: datetime, within: timedelta) -> Report:
@@ -90,7 +104,7 @@ def renewals(policy: Policy, usage: UsageView, at: datetime, within: timedelta) 
             "ends": c.end.isoformat() if c.end else None,
             "days_left": round((c.end_at - at).total_seconds() / 86400, 1),
             "quota_used": _percent_used(policy, usage, c, at),
-            "renewed_by": _renewal_of(policy, c),
+            "renewed_by": _renewal_of(c, policy.by_customer.get(c.customer, ())),
         })
     columns = (
         Column("contract", "CONTRACT"), Column("customer", "CUSTOMER"), Column("plan", "PLAN"),

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
 from entitle.engine.alerts import KINDS, AlertEvent, due_alerts, usage_alerts
+from entitle.engine.bundle import policy_from_pack
 from entitle.server.clock import Clock
 from entitle.server.logs import get_logger
 from entitle.server.metrics import alert_subscriber
@@ -36,6 +37,7 @@ from entitle.v1 import entitle_pb2 as pb
 
 SWEEPER_LEASE = "alert-sweeper"
 WATERMARK_META = "alerts.sweep_watermark"
+SWEPT_REVISION_META = "alerts.swept_revision"  # the policy revision the watermark applies to
 DEFAULT_SWEEP_INTERVAL = 60.0  # seconds
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_CATCH_UP_DAYS = 400  # how far back the very first sweep of a store looks
@@ -192,6 +194,7 @@ class Sweeper:
         self.sweeps = 0  # completed sweeps (tests wait on it)
         self.last_error: str | None = None
         self._lock = threading.Lock()  # one sweep at a time in this process
+        self._swept: tuple[str, frozenset[str]] | None = None  # revision, its contract ids
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._done = threading.Condition()
@@ -260,13 +263,18 @@ class Sweeper:
     def _sweep(self, policy, now: datetime) -> int:
         mark = self.store.get_meta(WATERMARK_META)
         since = from_text(mark) if mark else now - timedelta(days=self.catch_up_days)
-        if since >= now:
-            return 0
-        pairs = (
+        pairs = [
             (c, policy.plans[c.plan_id]) for c in policy.contracts.values()
             if c.plan_id in policy.plans
-        )
-        events = due_alerts(pairs, since, now)
+        ]
+        # Contracts new since the swept revision: the watermark passed their past dates
+        # (a contract entered after its start, a replica sweeping with an older bundle during
+        # a rolling deploy), so their catch-up window is swept once; keys drop repeats.
+        new = self._new_contracts(policy, mark is not None)
+        floor = now - timedelta(days=self.catch_up_days)
+        events = due_alerts([p for p in pairs if p[0].id in new], floor, since) if new else []
+        if since < now:
+            events += due_alerts(pairs, since, now)  # all after `since`: still in order
         appended = 0
         for i in range(0, len(events), self.batch):
             chunk = events[i: i + self.batch]
@@ -274,18 +282,47 @@ class Sweeper:
             if self.bus is not None:
                 self.bus.notify()
             # Committed: the watermark may pass this batch, but not into an instant the next
-            # batch still has alerts at.
+            # batch still has alerts at (nor back behind where it stood).
             following = events[i + self.batch] if i + self.batch < len(events) else None
             last = chunk[-1].occurred_at
-            if following is not None and following.occurred_at > last:
+            if following is not None and following.occurred_at > last > since:
                 self.store.set_meta(WATERMARK_META, to_text(last))
-        self.store.set_meta(WATERMARK_META, to_text(now))
+        if since < now:
+            self.store.set_meta(WATERMARK_META, to_text(now))
+        self.store.set_meta(SWEPT_REVISION_META, policy.revision)
+        self._swept = (policy.revision, frozenset(policy.contracts))
         if appended:
             get_logger().info(
                 "alerts swept",
-                extra={"since": since.isoformat(), "until": now.isoformat(), "alerts": appended},
+                extra={"since": since.isoformat(), "until": now.isoformat(), "alerts": appended,
+                       "new_contracts": len(new)},
             )
         return appended
+
+    def _new_contracts(self, policy, swept_before: bool) -> frozenset[str]:
+        """Ids of contracts the last sweep's policy did not have; none on a store's first sweep
+        (its catch-up window covers every contract)."""
+        if self._swept is not None:
+            revision, ids = self._swept
+        else:
+            revision = self.store.get_meta(SWEPT_REVISION_META)
+            if revision is None or not swept_before:
+                return frozenset()
+            ids = None if revision == policy.revision else self._contract_ids_of(revision)
+        if revision == policy.revision:
+            return frozenset()
+        if ids is None:  # that bundle is no longer in the store: sweep all, keys dedupe
+            return frozenset(policy.contracts)
+        return frozenset(policy.contracts) - ids
+
+    def _contract_ids_of(self, revision: str) -> frozenset[str] | None:
+        """Contract ids of an accepted bundle kept in the store, None if it is gone."""
+        try:
+            blob = self.store.bundle_of(revision)
+            return None if blob is None else frozenset(policy_from_pack(blob).contracts)
+        except Exception as exc:
+            get_logger().warning("swept bundle unreadable", extra={"error": str(exc)})
+            return None
 
     def _purge(self, now: datetime) -> int:
         if not self.retention_days or self.retention_days <= 0:

@@ -64,20 +64,27 @@ class TokenTable:
         return found
 
 
+def _line_error(source: str, number: int, parts: list[str]) -> TokensError:
+    """What is wrong with a line, naming the place but no value: any word may be a token."""
+    expected = f"expected `TOKEN ROLE` with ROLE one of {'|'.join(ROLES)}"
+    if len(parts) != 2:
+        words = "1 word" if len(parts) == 1 else f"{len(parts)} words"
+        return TokensError(f"{source}:{number}: {expected} (found {words})")
+    hint = "; the columns look swapped" if parts[0] in ROLES else ""
+    return TokensError(f"{source}:{number}: the second word is not a role; {expected}{hint}")
+
+
 def parse_tokens(text: str, source: str = "tokens file") -> TokenTable:
+    """The table of a tokens file; errors give `source` and the line number, never a value."""
     entries = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         parts = line.split()
-        if len(parts) != 2:
-            raise TokensError(f"{source}:{number}: expected `TOKEN ROLE`")
+        if len(parts) != 2 or parts[1] not in ROLES:
+            raise _line_error(source, number, parts)
         token, role = parts
-        if role not in ROLES:
-            raise TokensError(
-                f"{source}:{number}: unknown role {role!r}; expected one of {', '.join(ROLES)}"
-            )
         hashed = _HASHED.match(token)
         entries.append((bytes.fromhex(hashed.group(1)) if hashed else digest(token), role))
     if not entries:
@@ -89,8 +96,10 @@ def load_tokens(path: str) -> TokenTable:
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TokensError(f"cannot read tokens file {path}: {exc}") from None
+    except OSError as exc:
+        raise TokensError(f"cannot read tokens file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise TokensError(f"tokens file {path} is not UTF-8 text") from None
     return parse_tokens(text, path)
 
 

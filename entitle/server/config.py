@@ -23,6 +23,7 @@ class ServeConfig:
     listen: str = DEFAULT_LISTEN
     workers: int = 1
     reload_interval: float = 1.0  # seconds between bundle polls; 0 disables watching
+    accept_breaking: bool = False  # start on the disk bundle even if it breaks the accepted one
     grace: float = 10.0  # seconds in-flight calls get to finish on shutdown
     threads: int = 16  # handler threads per worker: overlap store I/O, not CPU
     max_message_bytes: int = MAX_MESSAGE_BYTES

@@ -21,11 +21,17 @@ from google.protobuf.json_format import MessageToDict
 from entitle.engine.ticket import Ticket
 
 MASK = "***"
+MODE = 0o640  # a new log: owner writes, group reads; ticket data is not for everyone
 MAX_VALUE_CHARS = 1000
 _RESULT_FIELDS = (
     "covered", "reason", "contract_id", "plan_id", "sla_id", "sla_rule", "targets", "quota",
     "warnings",
 )
+
+
+def open_log(path: str) -> int:
+    """A descriptor appending to `path`, created with MODE: open() would give umask's 0644."""
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, MODE)
 
 
 def _iso(at: datetime) -> str:
@@ -45,7 +51,7 @@ class DecisionLog:
         self.path = path
         self.mask_attributes = frozenset(mask_attributes)
         self.mask_subject = mask_subject
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._fd: int | None = open_log(path)
         self._lock = threading.Lock()  # close() against a write in flight
 
     def ticket_fields(self, ticket: Ticket) -> dict:

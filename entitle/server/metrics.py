@@ -35,6 +35,8 @@ _REQUEST_ID_OK = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 ADMISSION_RESULTS = ("admitted", "duplicate", "exhausted")
 RELOAD_RESULTS = ("success", "failure")
 # Decisions take well under a millisecond; a store round trip a few; a page of 1000 more.
+# A client's stream ending at its deadline can reach us a little before our own deadline timer.
+DEADLINE_SLACK = 0.25
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )
@@ -167,6 +169,19 @@ def _code_of(context: grpc.ServicerContext, failed: bool) -> str:
     return str(code)
 
 
+def _stream_code_of(context: grpc.ServicerContext, failed: bool, closed: bool) -> str:
+    """A stream the client ended (cancel, deadline, closed channel) is not a server error.
+
+    Clients end streams that way routinely (`entitle call` after its reflection lookups,
+    `entitle alerts --follow` on Ctrl-C); the handler then returns, raises, or is closed at
+    its `yield` (GeneratorExit), without a status of its own.
+    """
+    if context.code() is None and (closed or not context.is_active()):
+        left = context.time_remaining()
+        return "DEADLINE_EXCEEDED" if left is not None and left <= DEADLINE_SLACK else "CANCELLED"
+    return _code_of(context, failed)
+
+
 _durations: dict[tuple[str, str], object] = {}  # (method, code) -> histogram child
 
 
@@ -191,28 +206,39 @@ class ServerInterceptor(grpc.ServerInterceptor):
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+        # The interceptors after this one choose the handler, and log refusals (`rpc refused`)
+        # while they do: on gRPC's polling thread, before any handler runs.
+        rid = request_id_from(handler_call_details.invocation_metadata)
+        token = REQUEST_ID.set(rid)
+        try:
+            handler = continuation(handler_call_details)
+        finally:
+            REQUEST_ID.reset(token)
         if handler is None:
             return None
         method = handler_call_details.method
         hit = self._wrapped.get(method)
         if hit is not None and hit[0] is handler:
             return hit[1]
+        self._wrapped[method] = (handler, self._wrap(method, handler))
+        # A handler not seen before may be a refusal's one-off: this call answers with the id
+        # its refusal was logged with.
+        return self._wrap(method, handler, rid)
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler,
+              rid: str | None = None) -> grpc.RpcMethodHandler:
+        """`handler` timed and given a request id: `rid`, or else one per call."""
         if handler.unary_unary is not None:
-            wrapped = handler._replace(unary_unary=self._unary(method, handler.unary_unary))
-        elif handler.unary_stream is not None:
-            wrapped = handler._replace(unary_stream=self._stream(method, handler.unary_stream))
-        elif handler.stream_unary is not None:
-            wrapped = handler._replace(stream_unary=self._unary(method, handler.stream_unary))
-        else:
-            wrapped = handler._replace(stream_stream=self._stream(method, handler.stream_stream))
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+            return handler._replace(unary_unary=self._unary(method, handler.unary_unary, rid))
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=self._stream(method, handler.unary_stream, rid))
+        if handler.stream_unary is not None:
+            return handler._replace(stream_unary=self._unary(method, handler.stream_unary, rid))
+        return handler._replace(stream_stream=self._stream(method, handler.stream_stream, rid))
 
     @staticmethod
-    def _end(method: str, context, token, started: float, failed: bool) -> None:
+    def _end(method: str, code: str, token, started: float) -> None:
         elapsed = time.perf_counter() - started
-        code = _code_of(context, failed)
         _observe(method, code, elapsed)
         log = get_logger()
         if log.isEnabledFor(logging.DEBUG):
@@ -220,9 +246,9 @@ class ServerInterceptor(grpc.ServerInterceptor):
                                     "duration_ms": round(elapsed * 1e3, 3)})
         REQUEST_ID.reset(token)
 
-    def _unary(self, method: str, behavior: Callable) -> Callable:
+    def _unary(self, method: str, behavior: Callable, fixed_rid: str | None) -> Callable:
         def wrapped(request, context):
-            rid = request_id_from(context.invocation_metadata())
+            rid = fixed_rid or request_id_from(context.invocation_metadata())
             token, started = REQUEST_ID.set(rid), time.perf_counter()
             failed = True
             try:
@@ -233,22 +259,25 @@ class ServerInterceptor(grpc.ServerInterceptor):
                 with contextlib.suppress(Exception):
                     trailers = context.trailing_metadata() or ()
                     context.set_trailing_metadata((*trailers, (REQUEST_ID_METADATA, rid)))
-                self._end(method, context, token, started, failed)
+                self._end(method, _code_of(context, failed), token, started)
 
         return wrapped
 
-    def _stream(self, method: str, behavior: Callable) -> Callable:
+    def _stream(self, method: str, behavior: Callable, fixed_rid: str | None) -> Callable:
         def wrapped(request, context):
-            rid = request_id_from(context.invocation_metadata())
+            rid = fixed_rid or request_id_from(context.invocation_metadata())
             with contextlib.suppress(Exception):  # a handler may already have sent it
                 context.send_initial_metadata(((REQUEST_ID_METADATA, rid),))
             token, started = REQUEST_ID.set(rid), time.perf_counter()
-            failed = True
+            failed, closed = True, False
             try:
                 yield from behavior(request, context)
                 failed = False
+            except GeneratorExit:  # gRPC dropped the stream: the client is gone
+                closed = True
+                raise
             finally:
-                self._end(method, context, token, started, failed)
+                self._end(method, _stream_code_of(context, failed, closed), token, started)
 
         return wrapped
 

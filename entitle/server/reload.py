@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
-from entitle.engine.bundle import compile_or_raise
+from entitle.engine.bundle import compile_bundle, pack_documents, policy_from_pack
 from entitle.engine.diagnostics import PolicyError
 from entitle.engine.diff import diff_policies
+from entitle.engine.load import Document
 from entitle.engine.model import Policy
 from entitle.engine.snapshot import Snapshot
 from entitle.server.clock import Clock
@@ -21,6 +23,16 @@ APPLIED = "applied"
 UNCHANGED = "unchanged"
 REFUSED = "refused"
 MAX_ERROR_CHARS = 4000
+
+
+class BundleHistory(Protocol):
+    """Where workers agree on the accepted bundle (the usage store): the reload baseline."""
+
+    def accepted_revision(self) -> str | None: ...
+
+    def accepted_bundle(self) -> tuple[str, bytes] | None: ...
+
+    def accept_bundle(self, revision: str, bundle: bytes, at: datetime) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +54,14 @@ class ReloadStatus:
 
 
 class Reloader:
-    """Loads the bundle under `root` into `holder`; one reload at a time, listeners told after."""
+    """Loads the bundle under `root` into `holder`; one reload at a time, listeners told after.
+
+    With a `history`, the first attempt checks the bundle on disk against the bundle last
+    accepted by any worker sharing the store, not against nothing: a breaking change that
+    running workers refused is refused by a restarted worker or a new replica too, which
+    serve the accepted bundle instead (also when the disk bundle is invalid).
+    `accept_breaking` lets that first attempt apply a breaking bundle on purpose.
+    """
 
     def __init__(
         self,
@@ -50,12 +69,16 @@ class Reloader:
         holder: SnapshotHolder,
         clock: Clock,
         *,
-        compile_policy: Callable[[Path], Policy] = compile_or_raise,
+        compile_policy: Callable[[Path], tuple[Policy, list[Document]]] = compile_bundle,
+        history: BundleHistory | None = None,
+        accept_breaking: bool = False,
     ):
         self.root = root
         self.holder = holder
         self.clock = clock
         self._compile = compile_policy
+        self._history = history
+        self._accept_breaking = accept_breaking
         self._lock = threading.Lock()
         self._listeners: list[Callable[[ReloadOutcome], None]] = []
         self._status = ReloadStatus(None, None, None)
@@ -93,29 +116,78 @@ class Reloader:
 
     def _attempt(self) -> ReloadOutcome:
         serving = self._policy
+        first = serving is None
         current = serving.revision if serving else None
         try:
-            policy = self._compile(self.root)
+            policy, documents = self._compile(self.root)
         except PolicyError as exc:
-            return ReloadOutcome(REFUSED, current, _clip(f"invalid bundle {self.root}:\n{exc}"))
+            text = f"invalid bundle {self.root}:\n{exc}"
+            return self._refuse(text, self._accepted() if first else None, current)
         except OSError as exc:
-            return ReloadOutcome(REFUSED, current, _clip(f"cannot read bundle {self.root}: {exc}"))
-        if serving is not None and policy.revision == serving.revision:
+            text = f"cannot read bundle {self.root}: {exc}"
+            return self._refuse(text, self._accepted() if first else None, current)
+        if first:
+            baseline = None if self._accept_breaking else self._accepted(unless=policy.revision)
+        elif policy.revision == serving.revision:
             return ReloadOutcome(UNCHANGED, current)
-        if serving is not None:
-            breaking = [c for c in diff_policies(serving, policy) if c.breaking]
+        else:
+            baseline = serving
+        if baseline is not None:
+            breaking = [c for c in diff_policies(baseline, policy) if c.breaking]
             if breaking:
                 lines = "\n".join(f"  {c}" for c in breaking)
-                text = f"breaking changes against the serving revision {current}:\n{lines}"
-                return ReloadOutcome(REFUSED, current, _clip(text))
+                against = "accepted" if first else "serving"
+                text = f"breaking changes against the {against} revision {baseline.revision}:"
+                return self._refuse(f"{text}\n{lines}", baseline if first else None, current)
+        outcome = self._serve(policy)
+        if outcome.status == APPLIED:
+            self._remember(policy, documents)
+        return outcome
+
+    def _serve(self, policy: Policy) -> ReloadOutcome:
+        """Compile the rulesets and swap; a ruleset the engine rejects keeps the last good."""
         try:
             snapshot = Snapshot.build(policy)
-        except Exception as exc:  # a ruleset the rules engine rejects: keep the last good one
+        except Exception as exc:
             get_logger().exception("compiling rulesets failed")
+            current = self._policy.revision if self._policy else None
             return ReloadOutcome(REFUSED, current, _clip(f"cannot compile rulesets: {exc}"))
         self.holder.swap(snapshot, self.clock.now())
         self._policy = policy
         return ReloadOutcome(APPLIED, policy.revision)
+
+    def _refuse(self, text: str, fallback: Policy | None, current: str | None) -> ReloadOutcome:
+        """Refuse the disk bundle; a worker serving nothing yet serves `fallback` instead."""
+        if fallback is not None and self._serve(fallback).status == APPLIED:
+            text += f"\nserving the accepted revision {fallback.revision} from the store"
+            current = fallback.revision
+        return ReloadOutcome(REFUSED, current, _clip(text))
+
+    def _accepted(self, unless: str | None = None) -> Policy | None:
+        """The bundle last accepted by any worker on the store; None when there is none, it
+        is unreadable, or its revision is `unless` (nothing to check against)."""
+        if self._history is None:
+            return None
+        try:
+            if unless is not None and self._history.accepted_revision() in (None, unless):
+                return None
+            found = self._history.accepted_bundle()
+            return None if found is None else policy_from_pack(found[1])
+        except Exception as exc:  # a baseline is a safeguard: without one, serve the disk
+            get_logger().warning("accepted bundle unreadable", extra={"error": str(exc)})
+            return None
+
+    def _remember(self, policy: Policy, documents: list[Document]) -> None:
+        """Make the applied bundle the accepted one for every worker sharing the store."""
+        if self._history is None:
+            return
+        try:
+            if self._history.accepted_revision() != policy.revision:
+                blob = pack_documents(documents)
+                self._history.accept_bundle(policy.revision, blob, self.clock.now())
+        except Exception as exc:
+            get_logger().warning("could not record the accepted bundle",
+                                 extra={"revision": policy.revision, "error": str(exc)})
 
 
 def _clip(text: str) -> str:
@@ -164,7 +236,8 @@ class BundleWatcher:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():  # never started: nothing to wait for
+            self._thread.join(timeout=5)
 
     def _run(self) -> None:
         watching = self.interval > 0

@@ -17,7 +17,7 @@ from entitle.server.decisionlog import DecisionLog
 from entitle.server.health import PolicyHealth
 from entitle.server.reload import BundleWatcher, Reloader, ReloadOutcome
 from entitle.server.snapshots import SnapshotHolder
-from entitle.server.store import open_store
+from entitle.server.store import open_store, server_pool_size
 from entitle.server.supervisor import SUPERVISOR_ENV
 from entitle.v1 import entitle_pb2
 
@@ -53,9 +53,10 @@ class Runtime:
     @classmethod
     def open(cls, config: ServeConfig, clock: Clock, *, worker: int = 0) -> Runtime:
         """Open the store and load the bundle; an invalid bundle still yields a runtime."""
-        store = open_store(config.store_url)
+        store = open_store(config.store_url, max_connections=server_pool_size(config.threads))
         holder = SnapshotHolder()
-        reloader = Reloader(Path(config.policies), holder, clock)
+        reloader = Reloader(Path(config.policies), holder, clock, history=store,
+                            accept_breaking=config.accept_breaking)
         health = PolicyHealth((SERVICE_NAME,))
         reloader.subscribe(lambda _outcome: health.update(holder.serving(), reloader.status))
         reloader.subscribe(metrics.on_reload)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from entitle.server.store.base import StoreError
+
 # Column types that differ between the two databases; everything else is shared SQL.
 TYPES = {
     "sqlite": {"blob": "BLOB", "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL"},
@@ -87,6 +89,35 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     )),
+    Migration(2, "accepted policy bundles", (
+        # Bundles workers applied, newest last: the baseline a starting worker checks the
+        # bundle on disk against, so a refused breaking change stays refused after restarts.
+        """CREATE TABLE policy_bundles (
+            seq {id},
+            revision TEXT NOT NULL,
+            bundle {blob} NOT NULL,
+            accepted_at TEXT NOT NULL
+        )""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version
+
+
+def check_readable(version: int) -> None:
+    """Refuse a ledger at another schema version than this code's: a reader must not guess."""
+    if version == 0:
+        raise StoreError(
+            "it holds no entitle ledger (never migrated): check the URL, or start "
+            "`entitle serve` on it once to create the ledger"
+        )
+    if version < LATEST:
+        raise StoreError(
+            f"its schema is version {version}, older than this entitle's ({LATEST}): start "
+            "`entitle serve` of this version on it to migrate it"
+        )
+    if version > LATEST:
+        raise StoreError(
+            f"its schema is version {version}, newer than this entitle knows ({LATEST}): "
+            "upgrade entitle"
+        )

@@ -16,6 +16,13 @@ from entitle.server.store.sql import SqlStore, Tx
 ALERT_LOG_LOCK = 0x656E74_01
 MIGRATION_LOCK = 0x656E74_02
 CONNECT_TIMEOUT = 10
+# pg_stat_activity.application_name of the store's connections, unless the URL (or
+# PGAPPNAME) names another: lets operators and tests find, count or terminate them.
+APPLICATION_NAME = "entitle"
+
+
+class ConnectionLost(psycopg.OperationalError):
+    """The connection broke under a call (backend terminated, server restarted, network)."""
 
 
 class PostgresStore(SqlStore):
@@ -29,12 +36,16 @@ class PostgresStore(SqlStore):
         self.pool = pool
 
     @classmethod
-    def open(cls, url: str, *, max_connections: int = 16) -> PostgresStore:
+    def open(cls, url: str, *, max_connections: int = 16, migrate: bool = True) -> PostgresStore:
         pool = ConnectionPool(
             url,
             min_size=1,
             max_size=max_connections,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": CONNECT_TIMEOUT,
+                "fallback_application_name": APPLICATION_NAME,
+            },
             open=False,
             name="entitle",
         )
@@ -45,26 +56,47 @@ class PostgresStore(SqlStore):
             raise StoreError(f"cannot connect to {redact(url)}: {exc}") from None
         store = cls(url, pool)
         try:
-            store.migrate()
+            if migrate:
+                store.migrate()
         except BaseException:
             store.close()
             raise
         return store
+
+    def installed_version(self) -> int:
+        """The schema version, 0 when entitle never migrated the database (no table yet)."""
+        row = self._read_one("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        return self.schema_version() if row and row[0] else 0
 
     def _retryable(self, exc: BaseException) -> bool:
         return isinstance(
             exc, errors.DeadlockDetected | errors.SerializationFailure | errors.LockNotAvailable
         )
 
+    def _reconnect(self, exc: BaseException) -> bool:
+        if not isinstance(exc, ConnectionLost):
+            return False
+        # Its idle siblings most likely died with it (a restart, a failover, an operator's
+        # pg_terminate_backend): test them all now, one round trip each, so that neither the
+        # retry nor the next calls are handed a dead one. Dead ones are replaced in the
+        # background; the retry waits for a live connection.
+        self.pool.check()
+        return True
+
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Tx]:
         with self.pool.connection() as conn:
-            if not write:  # autocommit: one round trip per read statement
-                with conn.cursor() as cursor:
+            try:
+                if not write:  # autocommit: one round trip per read statement
+                    with conn.cursor() as cursor:
+                        yield Tx(cursor, "format")
+                    return
+                with conn.transaction(), conn.cursor() as cursor:
                     yield Tx(cursor, "format")
-                return
-            with conn.transaction(), conn.cursor() as cursor:
-                yield Tx(cursor, "format")
+            except psycopg.OperationalError as exc:  # COMMIT included: it runs in this block
+                if not conn.broken:
+                    raise
+                raise ConnectionLost(f"connection lost: {exc}") from exc
 
     def _lock_alert_log(self, tx: Tx) -> None:
         # Held to commit: an alert's cursor is visible only after every smaller one is.

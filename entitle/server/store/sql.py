@@ -29,6 +29,7 @@ from entitle.server.store.base import (
 from entitle.server.store.migrations import LATEST, MIGRATIONS
 
 T = TypeVar("T")
+KEPT_BUNDLES = 5  # accepted bundles kept in the store, the newest included
 ATTEMPTS = 5  # a transaction that hit a deadlock or a lock timeout is run again, this often
 
 
@@ -74,6 +75,10 @@ class SqlStore:
         """A lost race (deadlock, lock timeout) worth running the transaction again for."""
         return False
 
+    def _reconnect(self, exc: BaseException) -> bool:
+        """True when `exc` is a connection lost under the call and the next one is live."""
+        return False
+
     def _lock_alert_log(self, tx: Tx) -> None:
         """Serialise alert appends so cursors become visible in increasing order."""
 
@@ -85,8 +90,9 @@ class SqlStore:
 
     # -- plumbing -------------------------------------------------------------------------
     def _run(self, work: Callable[[Tx], T], *, write: bool = True) -> T:
-        """`work` in one transaction, retried on deadlocks and lock timeouts."""
-        for attempt in range(ATTEMPTS):
+        """`work` in one transaction, run again on a deadlock, lock timeout or lost connection."""
+        attempt, reconnected = 0, False
+        while True:
             try:
                 with self._transaction(write) as tx:
                     result = work(tx)
@@ -96,14 +102,29 @@ class SqlStore:
             except _Abort as abort:
                 return abort.result  # type: ignore[return-value]
             except self.unavailable as exc:
+                # A server restart or failover must not fail the calls that notice it.
+                # A lost connection: the server rolled the transaction back -- unless it broke
+                # during COMMIT, which may then have committed unheard. Running `work` again
+                # is safe either way, because every write checks for its own earlier effect
+                # inside the transaction and so finds it instead of counting twice, answering
+                # as a client's own retry would: admit() finds its ticket (ON CONFLICT) and
+                # returns "duplicate" with the stored decision; record() finds its idempotency
+                # key and fingerprint ("duplicate"); release() only updates rows still
+                # unreleased (and then releases nothing more); alerts dedupe on alert_keys;
+                # leases, meta, accepted bundles and migrations are upserts or check their
+                # own state first. A write added here must keep that property. (The alerts of
+                # an unheard commit are not counted in entitle_alerts_emitted_total.)
+                if not reconnected and self._reconnect(exc):
+                    reconnected = True
+                    continue
+                attempt += 1
                 if not self._retryable(exc):
                     count_store_error(self.backend)
                     raise StoreUnavailable(f"{self.backend} store unavailable: {exc}") from exc
-                if attempt == ATTEMPTS - 1:
+                if attempt == ATTEMPTS:
                     count_store_error(self.backend)
                     raise StoreUnavailable(f"{self.backend} store busy: {exc}") from exc
-                time.sleep(0.01 * 2**attempt)
-        raise AssertionError("unreachable")
+                time.sleep(0.01 * 2 ** (attempt - 1))
 
     def _read_one(self, sql: str, params: tuple = ()) -> tuple | None:
         return self._run(lambda tx: tx.one(sql, params), write=False)
@@ -412,6 +433,47 @@ class SqlStore:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         ))
+
+
+    # -- accepted bundles: the reload baseline every worker and replica shares ---------------
+    def accepted_revision(self) -> str | None:
+        """Revision of the newest accepted bundle (cheap: the bundle itself is not read)."""
+        row = self._read_one("SELECT revision FROM policy_bundles ORDER BY seq DESC LIMIT 1")
+        return None if row is None else row[0]
+
+    def accepted_bundle(self) -> tuple[str, bytes] | None:
+        """The newest accepted bundle as (revision, packed documents)."""
+        row = self._read_one(
+            "SELECT revision, bundle FROM policy_bundles ORDER BY seq DESC LIMIT 1"
+        )
+        return None if row is None else (row[0], bytes(row[1]))
+
+    def bundle_of(self, revision: str) -> bytes | None:
+        """A recently accepted bundle by revision (what the alert sweeper last swept)."""
+        row = self._read_one(
+            "SELECT bundle FROM policy_bundles WHERE revision = ? ORDER BY seq DESC LIMIT 1",
+            (revision,),
+        )
+        return None if row is None else bytes(row[0])
+
+    def accept_bundle(self, revision: str, bundle: bytes, at: datetime) -> None:
+        """Make `revision` the newest accepted bundle; the few before it are kept for audit."""
+
+        def work(tx: Tx) -> None:
+            row = tx.one("SELECT revision FROM policy_bundles ORDER BY seq DESC LIMIT 1")
+            if row is not None and row[0] == revision:
+                return
+            tx.run(
+                "INSERT INTO policy_bundles (revision, bundle, accepted_at) VALUES (?, ?, ?)",
+                (revision, bundle, to_text(at)),
+            )
+            tx.run(
+                "DELETE FROM policy_bundles WHERE seq <= "
+                "(SELECT MAX(seq) FROM policy_bundles) - ?",
+                (KEPT_BUNDLES,),
+            )
+
+        self._run(work)
 
 
 def _alert(row: tuple) -> StoredAlert:

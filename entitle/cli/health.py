@@ -1,0 +1,72 @@
+"""`entitle health`: a health check for probes and scripts, its answer in the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from entitle.cli.connect import add_connection_args, call_metadata, open_channel, timeout_seconds
+
+EXIT_SERVING = 0
+EXIT_NOT_SERVING = 1  # NOT_SERVING, UNKNOWN or a service the server does not know
+EXIT_UNREACHABLE = 2  # no answer (nothing listening, TLS mismatch, deadline) or bad flags
+RELOAD_ERROR = "entitle-last-reload-error"
+STATUS = health_pb2.HealthCheckResponse.ServingStatus
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "health",
+        help="check a server's health: exit 0 only when it is SERVING",
+        description="Calls grpc.health.v1.Health/Check and prints the status (and the last "
+        "reload refusal, if any). Exit codes: 0 SERVING; 1 NOT_SERVING, UNKNOWN or an unknown "
+        "--service; 2 no answer (nothing listening, TLS mismatch, deadline) or bad flags. "
+        "Container health checks must map 2 to 1 (`|| exit 1`): Docker reserves 2.",
+    )
+    add_connection_args(p)
+    p.add_argument(
+        "--service", default="", metavar="NAME",
+        help="the service to check, e.g. entitle.v1.EntitlementService (default: the server)",
+    )
+    p.add_argument(
+        "--timeout", type=timeout_seconds, default=5.0, metavar="S",
+        help="deadline in seconds (default: 5)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        channel = open_channel(args)
+    except (OSError, ValueError) as exc:
+        print(f"entitle health: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    try:
+        return _check(channel, args)
+    finally:
+        channel.close()
+
+
+def _check(channel: grpc.Channel, args: argparse.Namespace) -> int:
+    """One Check: the status on stdout, why it cannot be had on stderr."""
+    check = health_pb2_grpc.HealthStub(channel).Check
+    request = health_pb2.HealthCheckRequest(service=args.service)
+    try:
+        reply, call = check.with_call(
+            request, timeout=args.timeout, metadata=call_metadata(args)
+        )
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:  # the server does not know --service
+            print(f"{STATUS.Name(STATUS.SERVICE_UNKNOWN)}: {exc.details()}")
+            return EXIT_NOT_SERVING
+        print(f"entitle health: {args.server}: {exc.code().name}: {exc.details()}",
+              file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(STATUS.Name(reply.status))
+    error = dict(call.trailing_metadata() or ()).get(RELOAD_ERROR)
+    if error:
+        print(f"last reload error: {error}")
+    return EXIT_SERVING if reply.status == STATUS.SERVING else EXIT_NOT_SERVING
