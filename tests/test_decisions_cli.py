@@ -35,6 +35,14 @@ def test_example_suites_all_pass(tmp_path, capsys):
     assert not tree.findall(".//failure") and not tree.findall(".//error")
 
 
+def test_suites_under_hidden_directories_are_not_run(tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(POLICIES, bundle)
+    (bundle / ".github").mkdir()
+    shutil.copy(FIXTURES / "suites/failing/wrong_test.yaml", bundle / ".github" / "x_test.yaml")
+    assert main(["test", str(bundle)]) == 0
+
+
 def test_failing_expectations_are_reported_with_a_diff(tmp_path, capsys):
     bundle = tmp_path / "bundle"
     shutil.copytree(POLICIES, bundle, ignore=shutil.ignore_patterns("*_test.yaml"))

@@ -180,6 +180,25 @@ def test_breaking_message_names_at_most_five_contracts():
     )
 
 
+def test_the_verb_agrees_with_how_many_contracts_use_the_plan():
+    one = only(diff_policies(world(), world(plans=[plan(unit="days")])))
+    assert "but contract acme-2026 uses it (frozen" in one.message
+    two = [contract("acme-a"), contract("acme-b")]
+    both = only(diff_policies(world(contracts=two),
+                              world(plans=[plan(unit="days")], contracts=two)))
+    assert "but contracts acme-a, acme-b use it (frozen" in both.message
+
+
+def test_the_verb_agrees_with_how_many_still_reference_a_removal():
+    one = only(diff_policies(world(cal=[calendar(), calendar("tokyo")]),
+                             world(cal=[calendar("tokyo")])))
+    assert "calendar berlin removed but SLA premium still references it" in one.message
+    slas = [sla(), sla("gold")]
+    two = only(diff_policies(world(cal=[calendar(), calendar("tokyo")], sla_=slas),
+                             world(cal=[calendar("tokyo")], sla_=slas)))
+    assert "calendar berlin removed but SLA gold, SLA premium still reference it" in two.message
+
+
 # --- breaking: removals while referenced ---------------------------------------------------
 
 
@@ -191,7 +210,7 @@ def test_plan_removed_while_a_surviving_contract_referenced_it():
     assert set(changes) == {"plan.removed", "contract.plan_changed"}
     removed = changes["plan.removed"]
     assert removed.breaking
-    assert "plan premium-monthly removed but contract acme-2026 still reference it" in (
+    assert "plan premium-monthly removed but contract acme-2026 still references it" in (
         removed.message
     )
     assert removed.source == src("plans.yaml", 10)  # where it was, in base

@@ -133,13 +133,18 @@ BROKEN = [
     (PLAN + "alerts: {days_before_expiry: [30, 0]}\n", "8:35",
      "alerts.days_before_expiry[1] must be at least 1, got 0"),
     (PLAN + "discontinued: 2026-13-01\n", "8:15",
-     "'2026-13-01' is not a date; write YYYY-MM-DD, e.g. 2026-01-01"),
+     "'2026-13-01' is not a date: there is no month 13 (YYYY-MM-DD)"),
+    (PLAN + "discontinued: 2026/06/30\n", "8:15",
+     "'2026/06/30' is not a date; write YYYY-MM-DD, e.g. 2026-01-01"),
     (PLAN + "discontinued: false\n", "8:15", "false is not allowed for discontinued; write true"),
     (PLAN.replace("type: per_period\n", ""), "1:1",
      "missing required field 'type' (unlimited, per_period or pack)"),
     (PLAN.replace("id: p", "id: 2026"), "2:5",
      'id must be text, got 2026; put it in quotes: "2026"'),
     (PLAN.replace("id: p", "id: -p"), "2:5", "'-p' is not a valid id; use 1-128 letters"),
+    (PLAN.replace("id: p", "id:"), "2:4", "id is empty; use 1-128 letters"),
+    (PLAN.replace("reset: monthly", "reset:"), "6:7",
+     "reset is empty; write one of weekly, monthly, quarterly, yearly"),
     # Sla
     (SLA.replace("resolution: 3h", "resolution: 4 hours"), "4:42",
      "'4 hours' is not a duration; write e.g. 30m, 4h, 1h30m"),
@@ -187,6 +192,19 @@ BROKEN = [
     (CONTRACT + "precedence: high\n", "6:13", "precedence must be a whole number, got 'high'"),
     (CONTRACT + "suspended: yes\n", "6:12", "suspended must be true or false, got 'yes'"),
     (CONTRACT + "products: []\n", "6:11", "products must not be empty"),
+    (CONTRACT + "products: all\n", "6:11",
+     "products must be a list, got 'all'; leave `products` out to cover every product"),
+    (CONTRACT + "products: backup\n", "6:11",
+     "products must be a list, got 'backup'; write [backup]"),
+    (CONTRACT.replace("2026-01-01", "2026-02-29"), "5:8",
+     "'2026-02-29' is not a date: February 2026 has 28 days"),
+    (CONTRACT.replace("2026-01-01", "2028-02-30"), "5:8",
+     "'2028-02-30' is not a date: February 2028 has 29 days"),
+    (CONTRACT + "end:\n", "6:5",
+     "end is empty; write YYYY-MM-DD, e.g. 2026-01-01, or leave the field out"),
+    (CONTRACT.replace("start: 2026-01-01", "start:"), "5:7",
+     "start is empty; write YYYY-MM-DD, e.g. 2026-01-01"),
+    (CONTRACT + "notify: [a@b.example, ~]\n", "6:23", "notify[1] is empty; write text, or remove"),
     (CONTRACT + "notify: it@acme.example\n", "6:9",
      "notify must be a list, got 'it@acme.example'; write [it@acme.example]"),
     (CONTRACT + "term_months: 12\n", "6:1",
@@ -216,6 +234,18 @@ def test_broken_documents_are_explained_where_they_are(text, where, fragment):
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_every_kind_has_broken_examples(kind):
     assert sum(t.startswith(f"kind: {kind}\n") for t, _, _ in BROKEN) >= 3
+
+
+@pytest.mark.parametrize(("written", "quoted"), [("007", '"007"'), ("1e3", '"1e3"'),
+                                                 ("12345", '"12345"'), ("-4.50", '"-4.50"')])
+def test_a_number_for_text_is_quoted_as_written(tmp_path, written, quoted):
+    """The loader keeps the value (7.0); the hint quotes what the author typed (007)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(CONTRACT.replace("customer: acme", f"customer: {{x: 1}}\nowner: {written}"))
+    (doc,), _ = load_file(path, str(path))
+    found = [d for d in validate([doc]) if d.line == 4]
+    assert [d.message for d in found] == [
+        f"owner must be text, got {written}; put it in quotes: {quoted}"]
 
 
 def test_one_mistake_one_message():

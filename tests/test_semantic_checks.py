@@ -3,6 +3,8 @@ business time, alert thresholds. Each case is a YAML file next to a small base b
 
 from __future__ import annotations
 
+import difflib
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -10,7 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from entitle.engine.load import load_text
-from entitle.engine.validate import ContractSpan, _alert_thresholds, contract_overlaps, validate
+from entitle.engine.validate import (
+    Closest,
+    ContractSpan,
+    _alert_thresholds,
+    contract_overlaps,
+    did_you_mean,
+    validate,
+    validate_suite,
+    zone_suggestion,
+)
 
 BASE = """\
 kind: Calendar
@@ -24,6 +35,12 @@ id: always
 timezone: UTC
 hours: {mon: ["00:00-24:00"], tue: ["00:00-24:00"], wed: ["00:00-24:00"],
         thu: ["00:00-24:00"], fri: ["00:00-24:00"], sat: ["00:00-24:00"], sun: ["00:00-24:00"]}
+---
+kind: Calendar
+id: short
+timezone: UTC
+hours: {mon: ["09:00-16:30"], tue: ["09:00-16:30"], wed: ["09:00-16:30"],
+        thu: ["09:00-16:30"], fri: ["09:00-16:30"]}
 ---
 kind: Sla
 id: std
@@ -171,6 +188,46 @@ CASES = [
     pytest.param(
         sla("targets:", "  low: {first_response: 1d}", calendar="always"),
         None, "", "", id="d-on-a-24-hour-calendar-is-a-working-day"),
+    pytest.param(
+        sla("targets:", "  low: {first_response: 1d}", calendar="short"),
+        "case.yaml:5", "(3.2 working days on 'short', a 7.5-hour calendar); write 7.5h for one "
+        "7.5-hour working day", "warning", id="a-7.5-hour-calendar"),
+    pytest.param(
+        contract("acme-a", "template: anual", "start: 2026-01-01")
+        + contract("acme-b", "products: [backup]", "start: 2026-03-01"),
+        "case.yaml:5", "unknown template 'anual'; did you mean 'annual'?", "error",
+        id="no-overlap-for-a-contract-whose-template-is-unknown"),
+    pytest.param(
+        sla("targets:", "  low: {first_response: 8h}", "rules:",
+            "  - when: {attributes: {seats: {min: 100, max: 50}}}",
+            "    targets: {low: {first_response: 4h}}"),
+        "case.yaml:7", "rules[0].when.attributes.seats can never match: min 100 is above max 50; "
+        "swap them", "error", id="band-with-min-above-max"),
+    pytest.param(
+        sla("targets:", "  low: {first_response: 8h}", "rules:",
+            "  - when: {attributes: {seats: {min: 50, max: 50}}}",
+            "    targets: {low: {first_response: 4h}}"),
+        None, "", "", id="band-of-one-value"),
+    pytest.param(
+        sla("targets:", "  high: {first_response: 1h, resolution: 8h}", "rules:",
+            "  - name: big", "    when: {products: [a]}", "    targets:",
+            "      high: {first_response: 30m}"),
+        "case.yaml:10", "rule 'big' gives high only first_response; resolution from the default "
+        "targets does not apply under this rule: repeat it in the rule if meant", "warning",
+        id="rule-drops-a-default-metric"),
+    pytest.param(
+        sla("targets:", "  high: {first_response: 1h, next_response: 2h, resolution: 8h}",
+            "rules:", "  - when: {products: [a]}",
+            "    targets: {high: {first_response: 30m}}"),
+        "case.yaml:8", "rule 'rule-1' gives high only first_response; next_response and "
+        "resolution from the default targets do not apply", "warning",
+        id="rule-drops-two-default-metrics"),
+    pytest.param(
+        sla("targets:", "  high: {first_response: 1h}", "  low: {first_response: 8h}", "rules:",
+            "  - when: {products: [a]}",
+            "    targets: {high: {first_response: 30m, resolution: 4h}, medium: {resolution: 1h},",
+            "              low: {}}"),
+        None, "", "", id="rule-targets-that-drop-nothing"),
 ]
 
 
@@ -299,3 +356,105 @@ def test_sweep_is_fast_on_a_large_bundle():
                              frozenset({"p7"}), None))
     found = contract_overlaps(many)
     assert [(o.later.id, o.earlier.id, o.product) for o in found] == [("zz", "k000007", "p7")]
+
+
+# --- references held back by a file that did not load ----------------------------------------
+
+
+def plans_on(*slas: str) -> list:
+    text = "".join(f"---\nkind: Plan\nid: p-{s}\ntype: unlimited\nunit: hours\nsla: {s}\n"
+                   for s in slas)
+    base, _ = load_text(BASE, "base.yaml")
+    docs, _ = load_text(text, "plans.yaml")
+    return base + docs
+
+
+def test_a_file_that_did_not_load_holds_back_only_the_ids_it_mentions(tmp_path):
+    broken = tmp_path / "slas.yaml"
+    broken.write_text("kind: Sla\nid: gold\nid: gold\n")  # duplicate key: did not load
+    found = validate(plans_on("gold", "silver"), unloaded=[str(broken)])
+    assert [d.message for d in found] == ["unknown SLA 'silver'"]
+
+
+def test_an_unreadable_file_that_did_not_load_holds_back_every_reference(tmp_path):
+    assert validate(plans_on("gold", "silver"), unloaded=[str(tmp_path / "gone.yaml")]) == []
+
+
+# --- did you mean ------------------------------------------------------------------------------
+
+WORDS = st.text(alphabet="abcd-12", max_size=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(WORDS, st.lists(WORDS, max_size=30))
+def test_closest_is_what_difflib_answers(word, choices):
+    expected = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    assert Closest(choices)(word) == (expected[0] if expected else None)
+
+
+def test_did_you_mean_is_fast_with_many_candidates_and_many_mistakes():
+    """1,000 plans and 5,000 broken references (difflib alone: ~6 ms each, 30 s)."""
+    plans = frozenset(f"plan-{i}" for i in range(1000))
+    started = time.perf_counter()
+    hints = [did_you_mean(f"xplan-{i % 2500}", plans) for i in range(5000)]
+    assert time.perf_counter() - started < 3
+    assert hints[7] == "; did you mean 'plan-7'?"
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("America/NY", "America/New_York"),
+    ("America/LA", "America/Los_Angeles"),
+    ("America/NewYork", "America/New_York"),
+    ("America/New York", "America/New_York"),
+    ("europe/berlin", "Europe/Berlin"),
+    ("Europe/Berln", "Europe/Berlin"),
+    ("Eurpoe/Berlin", "Europe/Berlin"),
+    ("Berlin", "Europe/Berlin"),
+    ("Asia/Tokio", "Asia/Tokyo"),
+])
+def test_zone_suggestions(typed, meant):
+    assert zone_suggestion(typed) == meant
+
+
+# --- test suites: the fixtures their tests name ------------------------------------------------
+
+SUITE = """\
+kind: TestSuite
+name: s
+now: 2026-03-10T09:00:00Z
+fixtures:
+  usage:
+    half: [{contract_id: acme-a, used: 1}]
+  tickets:
+    base: {customer_id: acme, product: backup, priority: high}
+    low: {from: base, priority: low}
+  contracts:
+    - {id: acme-a, customer: acme, plan: p, start: 2026-01-01}
+tests:
+  - name: t
+    usage: halv
+    ticket: {from: bsae}
+    expect: {covered: true}
+  - name: u
+    usage: [{contract_id: acme-aa, used: 1}, {contract_id: acme-c, used: 2}]
+    ticket: base
+    expect: {covered: true}
+"""
+
+
+def test_suite_fixture_names_are_checked():
+    docs, _ = load_text(SUITE, "s_test.yaml")
+    assert [str(d) for d in validate_suite(docs)] == [
+        "s_test.yaml:9:11: a ticket fixture cannot start `from` another (only a test's ticket "
+        "can); write its fields in full",
+        "s_test.yaml:14:12: unknown usage fixture 'halv'; did you mean 'half'?",
+        "s_test.yaml:15:20: unknown ticket fixture 'bsae'; did you mean 'base'?",
+    ]
+
+
+def test_suite_usage_contracts_are_checked_against_the_bundle_and_the_suite():
+    docs, _ = load_text(SUITE, "s_test.yaml")
+    bundle, _ = load_text(BASE + contract("acme-c", "start: 2026-01-01"), "base.yaml")
+    found = [str(d) for d in validate_suite(docs, bundle) if "contract" in d.message]
+    assert found == ["s_test.yaml:18:27: unknown contract 'acme-aa'; did you mean 'acme-a'?"]
+    assert not [d for d in validate_suite(docs) if "contract" in d.message]  # no bundle given

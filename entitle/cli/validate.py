@@ -30,11 +30,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.dir.is_dir():
         print(f"entitle validate: {args.dir} is not a directory", file=sys.stderr)
         return 2
-    _, diagnostics = load_documents(args.dir)
+    documents, diagnostics = load_documents(args.dir)
+    bundle = None if any(d.severity == "error" for d in diagnostics) else documents
     suites = suite_files(args.dir)
     for path in suites:
         docs, diags = load_file(path)
-        diagnostics += diags + validate_suite(docs)
+        diagnostics += diags + validate_suite(docs, bundle)
     errors = [d for d in diagnostics if d.severity == "error"]
     warnings = [d for d in diagnostics if d.severity == "warning"]
     files = len(policy_files(args.dir)) + len(suites)

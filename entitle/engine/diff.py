@@ -78,6 +78,11 @@ def _contracts_by_plan(contracts: Iterable[Contract]) -> dict[str, list[str]]:
     return users
 
 
+def _agree(count: int, one: str, many: str) -> str:
+    """The verb for `count` subjects: 'contract a uses it', 'contracts a, b use it'."""
+    return one if count == 1 else many
+
+
 def _name_contracts(ids: Iterable[str]) -> str:
     """'contract a' / 'contracts a, b and 3 more': enough to find them, short enough to read."""
     ids = sorted(set(ids))
@@ -85,6 +90,12 @@ def _name_contracts(ids: Iterable[str]) -> str:
     more = len(ids) - NAMED_CONTRACTS
     noun = "contract" if len(ids) == 1 else "contracts"
     return f"{noun} {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def _listed(labels: Iterable[str] | None) -> tuple[str, int]:
+    """('SLA a, SLA b', 2): referrers named in full, and how many."""
+    names = sorted(labels or ())
+    return ", ".join(names), len(names)
 
 
 def _show(value: Any) -> str:
@@ -106,19 +117,21 @@ def _added_removed(
     label: str,
     base: Mapping[str, Any],
     head: Mapping[str, Any],
-    users_of: Callable[[str], list[str]],
+    users_of: Callable[[str], tuple[str, int]],
 ) -> tuple[list[Change], list[str]]:
-    """Additions and removals of one kind (removals breaking while referenced); common ids."""
+    """Additions and removals of one kind (removals breaking while referenced); common ids.
+    `users_of(id)` names what still refers to it, and how many they are."""
     changes = []
     for id_ in sorted(head.keys() - base.keys()):
         changes.append(Change(f"{kind}.added", False, f"{label} {id_}",
                               f"{label} {id_} added", head[id_].source))
     for id_ in sorted(base.keys() - head.keys()):
-        refs = users_of(id_)
+        refs, count = users_of(id_)
         subject = f"{label} {id_}"
-        if refs:
+        if count:
+            verb = _agree(count, "references", "reference")
             changes.append(Change(f"{kind}.removed", True, subject,
-                                  f"{subject} removed but {', '.join(refs)} still reference it",
+                                  f"{subject} removed but {refs} still {verb} it",
                                   base[id_].source))
         else:
             changes.append(Change(f"{kind}.removed", False, subject,
@@ -150,7 +163,7 @@ def _fmt_intervals(day: tuple[tuple[int, int], ...]) -> str:
 def _diff_calendars(base: Policy, head: Policy) -> list[Change]:
     users = _calendar_users(head)
     changes, common = _added_removed(
-        "calendar", "calendar", base.calendars, head.calendars, lambda i: users.get(i, [])
+        "calendar", "calendar", base.calendars, head.calendars, lambda i: _listed(users.get(i))
     )
     for id_ in common:
         old: Calendar = base.calendars[id_]
@@ -233,7 +246,7 @@ def _diff_slas(base: Policy, head: Policy) -> list[Change]:
     for plan in head.plans.values():
         users[plan.sla_id].append(f"plan {plan.id}")
     changes, common = _added_removed(
-        "sla", "SLA", base.slas, head.slas, lambda i: sorted(users.get(i, []))
+        "sla", "SLA", base.slas, head.slas, lambda i: _listed(users.get(i))
     )
     for id_ in common:
         old: Sla = base.slas[id_]
@@ -289,9 +302,9 @@ def _diff_plans(base: Policy, head: Policy) -> list[Change]:
         still_there = head.contracts.keys()
         return _contracts_by_plan(c for c in base.contracts.values() if c.id in still_there)
 
-    def referenced_by(plan_id: str) -> list[str]:
+    def referenced_by(plan_id: str) -> tuple[str, int]:
         ids = {*users().get(plan_id, ()), *surviving_users().get(plan_id, ())}
-        return [_name_contracts(ids)] if ids else []
+        return _name_contracts(ids), len(ids)
 
     changes, common = _added_removed("plan", "plan", base.plans, head.plans, referenced_by)
     for id_ in common:
@@ -305,7 +318,9 @@ def _diff_plans(base: Policy, head: Policy) -> list[Change]:
             using = users().get(id_, [])
             text = f"{subject}: {label} {_show(a)} -> {_show(b)}"
             if using:
-                text += f", but {_name_contracts(using)} use it (frozen once a plan has contracts)"
+                verb = _agree(len(set(using)), "uses", "use")
+                text += f", but {_name_contracts(using)} {verb} it"
+                text += " (frozen once a plan has contracts)"
             else:
                 text += " (no contract uses it)"
             changes.append(Change(kind, bool(using), subject, text, src))

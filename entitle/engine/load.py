@@ -1,6 +1,7 @@
 """Stage 1: YAML files to plain JSON-like data that remembers the line:col of every node.
 
-Two paths give the same data. The reference path composes nodes with PyYAML and records
+Two paths give the same data. The reference path builds it from libyaml's events (`_Builder`:
+no recursion, bounded nesting and aliases, one broken document dropped alone) and records
 the line:col of every node as it builds. The fast path parses with yaml-rs (Rust) and
 records nothing: a document's positions are found the first time one is asked for, by
 running the reference path over that file. The fast path is only taken for text that a
@@ -10,6 +11,7 @@ file with a problem, goes through the reference path, which words the diagnostic
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -83,80 +85,488 @@ class Document:
 
 
 class _LoadError(Exception):
-    def __init__(self, line: int, col: int, message: str):
-        self.line, self.col, self.message = line, col, message
+    """A problem that drops one document; `index` is its offset in the text (-1: unknown)."""
+
+    def __init__(self, line: int, col: int, message: str, index: int = -1):
+        super().__init__(message)
+        self.line, self.col, self.message, self.index = line, col, message, index
 
 
-def _scalar(node: yaml.ScalarNode) -> object:
+class _TooDeep(_LoadError):
+    """Nesting past MAX_DEPTH: the parser is left there (reading on would be slow: libyaml's
+    scanner takes time in proportion to the depth for every token)."""
+
+
+class _Exhausted(_LoadError):
+    """The alias budget is spent: nothing more of the file is read."""
+
+
+class _Resync(_LoadError):
+    """Not a problem of its own: reading goes on at the next document."""
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """At most `limit` characters of `text` (…): a 5 MB value must not make a 5 MB message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _scalar(value: str, style: str | None) -> object:
     """JSON-like resolution: only true/false, null and plain numbers are not strings."""
-    if node.style:  # quoted or block scalars are always strings
-        return node.value
-    v = node.value
-    if v in ("true", "True", "TRUE"):
+    if style:  # quoted or block scalars are always strings
+        return value
+    if value in ("true", "True", "TRUE"):
         return True
-    if v in ("false", "False", "FALSE"):
+    if value in ("false", "False", "FALSE"):
         return False
-    if v in ("", "~", "null", "Null", "NULL"):
+    if value in ("", "~", "null", "Null", "NULL"):
         return None
-    if _INT.match(v):
-        return int(v)
-    if _FLOAT.match(v):
-        return float(v)
-    return v
+    if _INT.match(value):
+        return int(value)
+    if _FLOAT.match(value):
+        return float(value)
+    return value
 
 
-def _build(node: yaml.Node, pointer: Pointer, marks: dict, key_marks: dict, depth: int) -> object:
-    mark = node.start_mark
-    marks[pointer] = (mark.line + 1, mark.column + 1)
-    if depth > MAX_DEPTH:
-        raise _LoadError(mark.line + 1, mark.column + 1, f"nesting deeper than {MAX_DEPTH} levels")
-    if node.tag not in _PLAIN_TAGS:
-        raise _LoadError(
-            mark.line + 1, mark.column + 1,
-            f"tag {node.tag!r} is not allowed: policy files hold plain data only",
-        )
-    if isinstance(node, yaml.ScalarNode):
-        return _scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(child, (*pointer, i), marks, key_marks, depth + 1)
-            for i, child in enumerate(node.value)
-        ]
-    out: dict = {}
-    seen: dict[str, int] = {}
-    for key_node, value_node in node.value:
-        km = key_node.start_mark
-        if not isinstance(key_node, yaml.ScalarNode):
-            raise _LoadError(km.line + 1, km.column + 1, "mapping keys must be plain strings")
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            raise _LoadError(km.line + 1, km.column + 1, "merge keys (<<) are not supported")
-        key = key_node.value
+ALIAS_BUDGET = 100_000  # nodes that aliases may add to one file
+# Events of anchored values kept per document: beyond this many an anchored value could not
+# be used within the budget anyway (a value of n nodes has at most 2n events).
+_RECORDED_MAX = 2 * ALIAS_BUDGET + 2
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_IMPLICIT_TAGS = {"<<": _MERGE_TAG, "=": "tag:yaml.org,2002:value"}  # PyYAML's, for plain `<<`, `=`
+_MERGE = object()  # a mapping's pending key when its next value is merged in (`<<`)
+_MERGE_HINT = "`<<` merges mappings: write `<<: *name` (an anchored mapping) or `<<: [*a, *b]`"
+_DOCUMENT_START = re.compile(r"^---(?=[ \t\r\n]|\Z)", re.M)
+_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # line breaks as libyaml counts them
+# What libyaml's reader refuses (YAML 1.1's printable set); surrogates cannot be encoded
+_NOT_YAML = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_STARTS = frozenset((yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent))
+Loaded = tuple[int, object, dict, dict]  # index, data, marks, key marks of one document
+
+
+def _scalar_tag(event: yaml.ScalarEvent) -> str | None:
+    """The tag PyYAML's composer gives a scalar; None for plain data (the usual case)."""
+    if event.tag is None or event.tag == "!":
+        return _IMPLICIT_TAGS.get(event.value) if event.implicit[0] else None
+    return event.tag
+
+
+def _collection_tag(event: yaml.CollectionStartEvent) -> str | None:
+    """A collection's explicit tag; None for plain data."""
+    return None if event.tag in (None, "!") else event.tag
+
+
+class _Window:
+    """text[start:end] as a stream for libyaml, read a chunk at a time: no copy of the text."""
+
+    def __init__(self, text: str, start: int, end: int):
+        self.text, self.at, self.end = text, start, end
+
+    def read(self, size: int) -> str:
+        chunk = self.text[self.at:min(self.at + size, self.end)]
+        self.at += len(chunk)
+        return chunk
+
+
+class _Frame:
+    """An open collection: what it builds, where its values' positions go, how it joins its parent.
+
+    `value` is a list, a dict, or None for the list of a `<<: [*a, *b]`; `target` is the mapping
+    a merged mapping (or that list) goes into. `key` is the key whose value comes next (None:
+    a key comes next; _MERGE: a `<<` value), `seen` the line of each key written."""
+
+    __slots__ = ("anchor", "key", "key_marks", "marks", "merges", "pointer", "seen", "target",
+                 "value")
+
+    def __init__(self, value: list | dict | None, pointer: Pointer, marks: dict, key_marks: dict,
+                 target: _Frame | None = None):
+        self.value, self.pointer, self.marks, self.key_marks = value, pointer, marks, key_marks
+        self.target = target
+        self.key: object = None
+        self.seen: dict[object, int] | None = {} if type(value) is dict else None
+        self.merges: list[tuple[dict, dict, dict]] = []
+        self.anchor: tuple[str, int, int, int] | None = None  # see `_Builder._define`
+
+
+class _Builder:
+    """The documents of one YAML text, built from libyaml's events without recursion.
+
+    PyYAML's C composer recurses once per level (50,000 levels overflow the C stack) and
+    expands aliases unbounded; here nesting is checked as it comes, aliases replay the events
+    of their anchored value (so values keep the position where they are written) within a
+    budget, and a broken document is dropped alone: parsing starts again at the next `---`.
+    """
+
+    def __init__(self, text: str, *, marks_only: bool = False):
+        self.text = text
+        self.marks_only = marks_only  # keep no data: the GC would walk it again and again
+        self.loaded: list[Loaded] = []
+        self.problems: list[_LoadError] = []
+        self.expanded = 0  # nodes added by aliases, whole file
+        self.index = -1
+        self.start = self.line0 = 0  # where the current parse started: offset, lines before
+        self._counted = self._line = self._line_start = 0  # see `_line_of`
+
+    def run(self) -> _Builder:
+        """Parse the text up to each character libyaml refuses (its reader would refuse the
+        whole chunk around it, documents before it too), report it, go on after it."""
+        text, start = self.text, 0
+        while True:
+            bad = _NOT_YAML.search(text, start)
+            end = len(text) if bad is None else self._document_before(bad.start(), start)
+            while start < end:
+                resume = self._parse(start, end)
+                if resume is None:
+                    return self
+                start = resume
+            if bad is None:
+                return self
+            self.problems.append(self._character_error(bad.start()))
+            found = _DOCUMENT_START.search(text, bad.start())
+            if found is None:
+                return self
+            start = found.start()
+
+    def _document_before(self, index: int, start: int) -> int:
+        """Start of the document holding `index` (at least `start`)."""
+        last = start
+        for found in _DOCUMENT_START.finditer(self.text, start + 1, index):
+            last = found.start()
+        return last
+
+    def _parse(self, start: int, end: int) -> int | None:
+        """Build the documents of text[start:end]; where to go on from (None: stop the file)."""
+        self.line0 = self._line_of(start)[0]
+        self.start = start
+        whole = start == 0 and end == len(self.text)
+        try:
+            events = iter(_Loader(self.text if whole else _Window(self.text, start, end))
+                          .get_event, None)
+            for event in events:
+                if type(event) is yaml.DocumentStartEvent:
+                    self._document(events)
+            return end
+        except _LoadError as exc:
+            problem = exc.with_traceback(None)  # no cycle through the frames
+        except yaml.MarkedYAMLError as exc:
+            problem = self._syntax_error(exc)
+        except yaml.YAMLError as exc:  # no position: nothing after it can be found
+            problem = _LoadError(self.line0 + 1, 1, f"YAML error: {exc}")
+        if type(problem) is not _Resync:
+            self.problems.append(problem)
+        if type(problem) is _Exhausted or problem.index < 0:
+            return None
+        # A `---` at column 1 always starts a document: it ends any block, and in a flow
+        # collection or a quoted scalar it is itself an error.
+        found = _DOCUMENT_START.search(self.text, max(problem.index, start + 1), end)
+        return found.start() if found else end
+
+    def _line_of(self, index: int) -> tuple[int, int]:
+        """Line (from 0) of an offset and the offset its line starts at, breaks counted as
+        libyaml counts them; offsets asked for only grow, so the text is counted once."""
+        for found in _BREAK.finditer(self.text, self._counted, index):
+            self._line += 1
+            self._line_start = found.end()
+        self._counted = index
+        return self._line, self._line_start
+
+    def _syntax_error(self, exc: yaml.MarkedYAMLError) -> _LoadError:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        if mark is None:
+            return _LoadError(self.line0 + 1, 1, f"YAML syntax error: {problem}")
+        opened = exc.context_mark
+        if exc.problem and exc.context and opened and mark is not opened and \
+                opened.line != mark.line:
+            problem += (f" {exc.context} that starts at line {opened.line + 1 + self.line0}:"
+                        f"{opened.column + 1}")
+        index = self._offset(mark)
+        if self.text[index:index + 1] == "\t":
+            problem = "a tab cannot indent YAML; indent with spaces"
+        return _LoadError(mark.line + 1 + self.line0, mark.column + 1,
+                          f"YAML syntax error: {problem}", index)
+
+    def _character_error(self, index: int) -> _LoadError:
+        line, line_start = self._line_of(index)
+        return _LoadError(line + 1, index - line_start + 1,
+                          f"control character U+{ord(self.text[index]):04X} is not allowed in "
+                          "YAML, not even quoted; remove it", index)
+
+    def _error(self, event: yaml.Event, message: str,
+               kind: type[_LoadError] = _LoadError) -> _LoadError:
+        mark = event.start_mark
+        return kind(mark.line + 1 + self.line0, mark.column + 1, message, self._offset(mark))
+
+    def _offset(self, mark: yaml.Mark) -> int:
+        """A mark's offset in the text (libyaml does not count a leading BOM)."""
+        return self.start + mark.index + (self.start == 0 and self.text.startswith("\ufeff"))
+
+    # --- one document ---------------------------------------------------------------------
+
+    def _document(self, events: Iterator[yaml.Event]) -> None:
+        """One document, up to its DocumentEndEvent; dropped, with its problem, if it has one."""
+        self.index += 1
+        try:
+            self._build(events)
+        except _LoadError as exc:
+            if type(exc) is not _LoadError:
+                raise
+            self.problems.append(exc.with_traceback(None))
+            self._drain(events)
+            return
+        data = None if self.marks_only else self.root
+        self.loaded.append((self.index, data, self.marks, self.key_marks))
+
+    def _drain(self, events: Iterator[yaml.Event]) -> None:
+        """Read to the end of a dropped document, so that a syntax error in the rest is reported
+        too; where it nests too deep to read fast, go on at the next `---` instead."""
+        depth = 0
+        for event in events:
+            kind = type(event)
+            if kind is yaml.DocumentEndEvent:
+                return
+            if kind is yaml.SequenceStartEvent or kind is yaml.MappingStartEvent:
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise self._error(event, "", _Resync)
+            elif kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
+                depth -= 1
+
+    def _build(self, events: Iterator[yaml.Event]) -> None:
+        self.marks: dict = {}
+        self.key_marks: dict = {}
+        self.root: object = None
+        self.stack: list[_Frame] = []
+        self.inputs = [events]  # the parser's events, then those of aliases being replayed
+        self.anchors: dict[str, tuple[int, int, int, int]] = {}  # first, end, size, line
+        self.open: dict[str, int] = {}  # anchors of collections still open: name -> line
+        self.recorded: list[yaml.Event] = []  # events of anchored values, for their aliases
+        self.truncated = False  # _RECORDED_MAX reached: later anchors cannot be used
+        self.weight = 0  # nodes recorded so far, aliases counted as what they expand to
+        on = _ON
+        for event in events:
+            kind = type(event)
+            if kind is yaml.DocumentEndEvent:
+                return
+            if self.open or (kind in _STARTS and event.anchor):
+                self._record(event)
+            on[kind](self, event)
+            if len(self.inputs) > 1:
+                self._replay(event)
+
+    def _replay(self, alias: yaml.AliasEvent) -> None:
+        """The events of an alias's value (and of the aliases in it). A problem found here is
+        the alias's (too deep where it is used, not a mapping after `<<`): the anchored value
+        itself was checked where it is written."""
+        inputs, on = self.inputs, _ON
+        try:
+            while len(inputs) > 1:
+                event = next(inputs[-1], None)
+                if event is None:
+                    inputs.pop()
+                else:
+                    on[type(event)](self, event)
+        except _LoadError as exc:
+            raise self._error(alias, exc.message, type(exc)) from None
+
+    def _record(self, event: yaml.Event) -> None:
+        if len(self.recorded) < _RECORDED_MAX:
+            self.recorded.append(event)
+        else:
+            self.truncated = True
+        if type(event) is yaml.AliasEvent:
+            span = self.anchors.get(event.anchor)
+            self.weight += span[2] if span else 0
+        elif type(event) in _STARTS:
+            self.weight += 1
+
+    def _define(self, event: yaml.NodeEvent) -> tuple[str, int, int, int]:
+        """An anchor written here (not replayed), checked to be new: its name, first recorded
+        event, the weight before it and its line."""
+        name = event.anchor
+        line = self.anchors[name][3] if name in self.anchors else self.open.get(name)
+        if line is not None:
+            raise self._error(event, f"anchor &{clip(name)} is already defined on line {line}; "
+                                     "give each anchor its own name")
+        return name, len(self.recorded) - 1, self.weight - 1, event.start_mark.line + 1 + self.line0
+
+    def _close(self, anchor: tuple[str, int, int, int]) -> None:
+        """The anchored value is complete: its aliases may use it."""
+        name, first, weight, line = anchor
+        self.open.pop(name, None)
+        size = ALIAS_BUDGET + 1 if self.truncated else self.weight - weight
+        self.anchors[name] = (first, len(self.recorded), size, line)
+
+    def _replaying(self) -> bool:
+        return len(self.inputs) > 1
+
+    def _on_scalar(self, event: yaml.ScalarEvent) -> None:
+        if event.anchor and not self._replaying():
+            self._close(self._define(event))
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and frame.key is None and frame.seen is not None:
+            self._key(frame, event)
+            return
+        if self._place(frame, event) is None:
+            raise self._error(event, _MERGE_HINT)
+        if event.tag is not None or (event.implicit[0] and event.value in _IMPLICIT_TAGS):
+            tag = _scalar_tag(event)
+            if tag == _MERGE_TAG:
+                raise self._error(event, "`<<` merges only as a key (`<<: *name`); "
+                                         'quote it ("<<") for the text')
+            if tag is not None and tag not in _PLAIN_TAGS:
+                raise self._error(event, _tag_message(tag))
+        self._attach(frame, _scalar(event.value, event.style))
+
+    def _key(self, frame: _Frame, event: yaml.ScalarEvent) -> None:
+        """A key is its text (`1:` is "1", `=:` is "="); a plain `<<` merges; explicit tags
+        other than YAML's own are refused as they are on values."""
+        key: object = event.value
+        if event.tag is not None or key == "<<":
+            tag = _scalar_tag(event)
+            if event.tag not in (None, "!", _MERGE_TAG) and tag not in _PLAIN_TAGS:
+                raise self._error(event, _tag_message(event.tag))
+            key = _MERGE if tag == _MERGE_TAG else key
+        mark = event.start_mark
+        seen = frame.seen
+        assert seen is not None
         if key in seen:
-            raise _LoadError(
-                km.line + 1, km.column + 1,
-                f"duplicate key {key!r} (first defined on line {seen[key]}); remove one of them",
-            )
-        seen[key] = km.line + 1
-        key_marks[(*pointer, key)] = (km.line + 1, km.column + 1)
-        out[key] = _build(value_node, (*pointer, key), marks, key_marks, depth + 1)
-    return out
+            shown = "<<" if key is _MERGE else clip(event.value)
+            raise self._error(event, f"duplicate key {shown!r} (first defined on line "
+                                     f"{seen[key]}); remove one of them")
+        line = mark.line + 1 + self.line0
+        seen[key] = line
+        if key is not _MERGE:
+            frame.key_marks[(*frame.pointer, key)] = (line, mark.column + 1)
+        frame.key = key
+
+    def _place(self, frame: _Frame | None, event: yaml.NodeEvent) -> Pointer | None:
+        """Check the depth and record where a new value stands: its pointer (None: merged)."""
+        if len(self.stack) > MAX_DEPTH:
+            raise self._error(event, f"nesting deeper than {MAX_DEPTH} levels; "
+                                     "flatten the structure", _TooDeep)
+        if frame is None:
+            pointer: Pointer = ()
+            marks = self.marks
+        else:
+            kind = type(frame.value)
+            if kind is list:
+                pointer = (*frame.pointer, len(frame.value))  # type: ignore[arg-type]
+            elif kind is dict and frame.key is not _MERGE:
+                pointer = (*frame.pointer, frame.key)  # type: ignore[arg-type]
+            else:
+                return None
+            marks = frame.marks
+        mark = event.start_mark
+        marks[pointer] = (mark.line + 1 + self.line0, mark.column + 1)
+        return pointer
+
+    def _attach(self, frame: _Frame | None, value: object) -> None:
+        if frame is None:
+            self.root = value
+        elif type(frame.value) is list:
+            frame.value.append(value)  # type: ignore[union-attr]
+        else:
+            frame.value[frame.key] = value  # type: ignore[index]
+            frame.key = None
+
+    def _on_start(self, event: yaml.CollectionStartEvent) -> None:
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and frame.seen is not None and frame.key is None:
+            raise self._error(event, "mapping keys must be plain strings")
+        value: list | dict = [] if type(event) is yaml.SequenceStartEvent else {}
+        pointer = self._place(frame, event)
+        tag = _collection_tag(event)
+        if tag is not None and tag not in _PLAIN_TAGS:
+            raise self._error(event, _tag_message(tag))
+        if pointer is None:
+            new = self._merged(frame, event, value)  # type: ignore[arg-type]
+        else:
+            sink = frame or self
+            new = _Frame(value, pointer, sink.marks, sink.key_marks)
+        if event.anchor and not self._replaying():
+            new.anchor = self._define(event)
+            self.open[event.anchor] = new.anchor[3]
+        self.stack.append(new)
+
+    def _merged(self, frame: _Frame, event: yaml.Event, value: list | dict) -> _Frame:
+        """A collection in a `<<` value: a mapping built apart, to be merged when its target
+        closes, or the list of mappings of `<<: [*a, *b]`."""
+        target = frame if type(frame.value) is dict else frame.target
+        if type(value) is dict:
+            return _Frame(value, (), {}, {}, target)
+        if type(frame.value) is dict:
+            return _Frame(None, (), {}, {}, target)
+        raise self._error(event, _MERGE_HINT)
+
+    def _on_end(self, event: yaml.CollectionEndEvent) -> None:
+        frame = self.stack.pop()
+        if frame.merges:
+            _merge(frame)
+        if frame.anchor is not None:
+            self._close(frame.anchor)
+        parent = self.stack[-1] if self.stack else None
+        if frame.target is None:
+            self._attach(parent, frame.value)
+            return
+        if type(frame.value) is dict:
+            frame.target.merges.append((frame.value, frame.marks, frame.key_marks))
+        if parent is frame.target:
+            parent.key = None
+
+    def _on_alias(self, event: yaml.AliasEvent) -> None:
+        name = event.anchor
+        span = self.anchors.get(name)
+        if span is None:
+            if name in self.open:
+                raise self._error(event, f"alias *{clip(name)} is inside the value it names "
+                                         f"(&{clip(name)}, line {self.open[name]}); "
+                                         "a value cannot contain itself")
+            raise self._error(event, f"alias *{clip(name)} has no anchor &{clip(name)} before "
+                                     "it in this document (anchors do not reach across `---`)")
+        first, end, size, _ = span
+        if not self._replaying():
+            self.expanded += size
+            if self.expanded > ALIAS_BUDGET:
+                raise self._error(
+                    event, f"aliases expand this file to more than {ALIAS_BUDGET:,} values "
+                           "(a \"billion laughs\"); the rest of the file is not read",
+                    _Exhausted,
+                )
+        self.inputs.append(iter(self.recorded[first:end]))
 
 
-def _check_anchors(text: str) -> None:
-    """Reject anchors/aliases before composing (the C composer expands them itself)."""
-    for event in yaml.parse(text, Loader=_Loader):
-        anchor = getattr(event, "anchor", None)
-        if isinstance(event, yaml.AliasEvent) or anchor:
-            m = event.start_mark
-            raise _LoadError(
-                m.line + 1, m.column + 1,
-                "anchors and aliases (&x / *x) are not supported in policy files",
-            )
+# Event handlers, kept out of the instances (bound methods there would make each builder a
+# reference cycle, freed only by the cyclic GC, which bundle loading pauses).
+_ON = {
+    yaml.ScalarEvent: _Builder._on_scalar,
+    yaml.AliasEvent: _Builder._on_alias,
+    yaml.SequenceStartEvent: _Builder._on_start,
+    yaml.MappingStartEvent: _Builder._on_start,
+    yaml.SequenceEndEvent: _Builder._on_end,
+    yaml.MappingEndEvent: _Builder._on_end,
+}
+
+
+def _merge(frame: _Frame) -> None:
+    """YAML merge keys: keys written in the mapping win, then earlier merged mappings."""
+    data = frame.value
+    assert type(data) is dict
+    for source, marks, key_marks in frame.merges:
+        taken = {k for k in source if k not in data}
+        data.update((k, v) for k, v in source.items() if k in taken)
+        for sink, found in ((frame.marks, marks), (frame.key_marks, key_marks)):
+            for sub, mark in found.items():
+                if sub and sub[0] in taken:
+                    sink[(*frame.pointer, *sub)] = mark
+
+
+def _tag_message(tag: str) -> str:
+    return f"tag {clip(tag)!r} is not allowed: policy files hold plain data only"
 
 
 def load_text(text: str, display: str, *, fast: bool = True
               ) -> tuple[list[Document], list[Diagnostic]]:
-    """Documents of one YAML text; a problem stops that file with one located diagnostic."""
+    """Documents of one YAML text, and a located diagnostic for each one that did not load."""
     if fast:
         found = fast_documents(text)
         if found is not None:
@@ -172,38 +582,19 @@ def load_text(text: str, display: str, *, fast: bool = True
 
 
 def _reference_load(text: str, display: str) -> tuple[list[Document], list[Diagnostic]]:
+    built = _Builder(text).run()
     docs: list[Document] = []
-    try:
-        if "&" in text or "*" in text:
-            _check_anchors(text)
-        for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
-            if node is None:
-                continue
-            marks: dict = {}
-            key_marks: dict = {}
-            data = _build(node, (), marks, key_marks, 0)
-            if data is None:
-                continue
-            if not isinstance(data, dict):
-                line, col = marks[()]
-                raise _LoadError(line, col, "a policy document must be a mapping with a `kind`")
+    diags = [Diagnostic(display, p.line, p.col, p.message) for p in built.problems]
+    for index, data, marks, key_marks in built.loaded:
+        if type(data) is dict:
             docs.append(Document(display, index, data, marks, key_marks))
-    except _LoadError as exc:
-        return [], [Diagnostic(display, exc.line, exc.col, exc.message)]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        opened = exc.context_mark
-        if exc.problem and exc.context and opened and mark is not opened and \
-                opened.line != mark.line:
-            problem += f" {exc.context} that starts at line {opened.line + 1}:{opened.column + 1}"
-        return [], [Diagnostic(display, line, col, f"YAML syntax error: {problem}")]
-    except yaml.YAMLError as exc:
-        return [], [Diagnostic(display, 1, 1, f"YAML error: {exc}")]
-    if not docs:
+        elif data is not None:
+            line, col = marks[()]
+            diags.append(Diagnostic(display, line, col,
+                                    "a policy document must be a mapping with a `kind`"))
+    if not docs and not diags:
         return [], [Diagnostic(display, 1, 1, _EMPTY)]
-    return docs, []
+    return docs, diags
 
 
 _EMPTY = "empty file: a policy file needs at least one document with a kind"
@@ -236,11 +627,19 @@ _SPECIAL_HINTS = ("&", "*", "!", "%", "...", "?", " :", "\n:", "[:", "{:", ",:",
 # reference path would have read as one. Each distinct token is checked once.
 _NUMBERISH = re.compile(r"[\s\[\]{},:]((?![-.+](?:[\s,\[\]{}]|$))[-+._0-9][^\s,\[\]{}]*)")
 _MARKER = re.compile(r"^---(?=[ \n])", re.M)
+# yaml-rs recurses once per nesting level and crashes (SIGSEGV) near 10,000 block levels; it
+# refuses flow nesting past 256 itself. A block collection starts further right than the one
+# two levels up, where a line's indentation and `- `, `? `, `: ` indicators end: text in which
+# these stay left of column 2 * MAX_DEPTH nests at most ~4 * MAX_DEPTH block levels (plus 256
+# flow levels: far from the crash, even on a 512 KiB thread stack).
+_DEEP_BLOCK = re.compile(rf"\n[ ?:-]{{{2 * MAX_DEPTH}}}")  # "\n" first: a fast scan
 _CONTENT = re.compile(r"^[ ]*[^ #\n]", re.M)
 
 
 def _unsafe(text: str) -> bool:
     if not text.endswith("\n") or "<<" in text or "\\" in text:
+        return True
+    if _DEEP_BLOCK.search(text) or _DEEP_BLOCK.match("\n" + text[: 2 * MAX_DEPTH]):
         return True
     if (_CONTROL if text.isascii() else _UNSAFE).search(text):
         return True
@@ -256,7 +655,7 @@ def _token_agrees(token: str) -> bool:
         return False
     if not isinstance(parsed, dict) or list(parsed) != ["k"]:
         return False
-    mine = _scalar(yaml.ScalarNode("tag:yaml.org,2002:str", token))
+    mine = _scalar(token, None)
     theirs = parsed["k"]
     return type(theirs) is type(mine) and repr(theirs) == repr(mine)
 
@@ -373,15 +772,8 @@ class _FileMarks:
     def get(self, index: int) -> tuple[dict, dict]:
         if self._text is not None:
             text, self._text = self._text, None
-            try:
-                for i, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
-                    if node is not None:
-                        marks: dict = {}
-                        key_marks: dict = {}
-                        _build(node, (), marks, key_marks, 0)
-                        self._docs[i] = (marks, key_marks)
-            except (_LoadError, yaml.YAMLError):
-                pass  # not reached for text the fast path took; positions fall back to 1:1
+            for i, _, marks, key_marks in _Builder(text, marks_only=True).run().loaded:
+                self._docs[i] = (marks, key_marks)
         return self._docs.get(index, ({}, {}))
 
 
@@ -453,12 +845,22 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def bundle_files(root: Path) -> Iterator[Path]:
+    """Every file under root but hidden ones: a name starting with `.` anywhere below root
+    (.git/, .github/workflows/ci.yml, .editor.yaml) is never policy."""
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # not even walked into
+        for name in names:
+            path = Path(folder, name)
+            if not name.startswith(".") and path.is_file():
+                yield path
+
+
 def policy_files(root: Path) -> list[Path]:
     """Every policy file under root, sorted; test suites are not policy."""
     return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and p.name.endswith(POLICY_SUFFIXES) and not p.name.endswith(SUITE_SUFFIXES)
+        p for p in bundle_files(root)
+        if p.name.endswith(POLICY_SUFFIXES) and not p.name.endswith(SUITE_SUFFIXES)
     )
 
 

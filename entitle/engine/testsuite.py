@@ -10,7 +10,7 @@ from entitle.engine.bundle import load_documents, policy_from_documents
 from entitle.engine.decide import decide, decision_json
 from entitle.engine.diagnostics import Diagnostic
 from entitle.engine.expect import mismatches
-from entitle.engine.load import Document, load_file
+from entitle.engine.load import Document, bundle_files, load_file
 from entitle.engine.snapshot import Snapshot
 from entitle.engine.ticket import TicketError, parse_instant, ticket_from_json
 from entitle.engine.usage import StaticUsage
@@ -41,7 +41,7 @@ class SuiteRun:
 
 
 def suite_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith(SUITE_SUFFIXES))
+    return sorted(p for p in bundle_files(root) if p.name.endswith(SUITE_SUFFIXES))
 
 
 def run_suites(root: Path) -> SuiteRun:
@@ -55,7 +55,7 @@ def run_suites(root: Path) -> SuiteRun:
     try:
         for path in suite_files(root):
             suites, diags = load_file(path, _display(path))
-            diags = diags + validate_suite(suites)
+            diags = diags + validate_suite(suites, references=False)  # errors per test
             run.diagnostics += diags
             if any(d.severity == "error" for d in diags):
                 continue

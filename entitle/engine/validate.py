@@ -8,10 +8,14 @@ import itertools
 import json
 import re
 import zoneinfo
-from collections.abc import Iterable, Iterator
+from calendar import month_name, monthrange
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
-from functools import cache
+from functools import cache, cached_property, lru_cache, partial
 from importlib import resources
+from math import inf
+from pathlib import Path
 from typing import NamedTuple
 
 import jsonschema
@@ -21,7 +25,7 @@ from entitle.engine.compile import _condition as _rule_condition
 from entitle.engine.compile import interval, merged_contract
 from entitle.engine.diagnostics import Diagnostic
 from entitle.engine.durations import parse_duration
-from entitle.engine.load import Document
+from entitle.engine.load import MAX_FILE_BYTES, Document, clip
 from entitle.engine.model import WEEKDAYS
 
 KINDS = {
@@ -77,9 +81,109 @@ def _zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+class Closest:
+    """`difflib.get_close_matches(word, choices, n=1, cutoff=0.6)`, fast for many choices and
+    many words: a choice's quick_ratio (the multiset bound on its ratio) is one AND and popcount
+    of bit sets, only choices whose bound can still win are scored, and answers are kept."""
+
+    CUTOFF = 0.6
+
+    def __init__(self, choices: Iterable[str]):
+        words = sorted(set(map(str, choices)))
+        counts = [Counter(w) for w in words]
+        self._width: dict[str, int] = {}  # most occurrences of a character in one choice
+        for count in counts:
+            for ch, n in count.items():
+                self._width[ch] = max(n, self._width.get(ch, 0))
+        self._base = dict(zip(self._width, itertools.accumulate(self._width.values(),
+                                                                 initial=0), strict=False))
+        self._choices = [(self._bits(c), len(w), w) for w, c in zip(words, counts, strict=True)]
+        self._answers: dict[str, str | None] = {}
+
+    def _bits(self, count: Counter) -> int:
+        """Bit k of a character's slots is set when it occurs more than k times."""
+        bits = 0
+        for ch, n in count.items():
+            if ch in self._base:
+                bits |= ((1 << min(n, self._width[ch])) - 1) << self._base[ch]
+        return bits
+
+    def __call__(self, word: str) -> str | None:
+        if word not in self._answers:
+            self._answers[word] = self._find(word)
+        return self._answers[word]
+
+    def _find(self, word: str) -> str | None:
+        bits, size = self._bits(Counter(word)), len(word)
+        heap = [  # (-bound, choice): the most promising first
+            (-2.0 * (bits & other).bit_count() / (size + length) if size + length else -1.0, choice)
+            for other, length, choice in self._choices
+        ]
+        heapq.heapify(heap)
+        matcher = difflib.SequenceMatcher()
+        matcher.set_seq2(word)
+        best: tuple[float, str] | None = None
+        while heap and -heap[0][0] >= max(self.CUTOFF, best[0] if best else 0.0):
+            choice = heapq.heappop(heap)[1]
+            matcher.set_seq1(choice)
+            score = matcher.ratio()
+            if score >= self.CUTOFF and (best is None or (score, choice) > best):
+                best = (score, choice)  # ties go to the greatest choice, as in difflib
+        return best[1] if best else None
+
+
+@lru_cache(maxsize=64)
+def _closest(choices: frozenset[str]) -> Closest:
+    return Closest(choices)
+
+
 def did_you_mean(word: object, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    """'; did you mean X?' for the closest of `choices` (a frozenset is indexed only once)."""
+    pool = choices if isinstance(choices, frozenset) else frozenset(map(str, choices))
+    return _suggest(_closest(pool)(str(word)))
+
+
+def _suggest(close: str | None) -> str:
+    return f"; did you mean {close!r}?" if close else ""
+
+
+@cache
+def _zone_cities() -> dict[str, dict[str, str]]:
+    """Lowercased region ('america', '' for every zone) -> lowercased last part -> zone."""
+    out: dict[str, dict[str, str]] = {"": {}}
+    for name in sorted(_zones(), key=lambda z: (z.count("/"), z), reverse=True):
+        region, _, city = name.lower().rpartition("/")
+        out.setdefault(region, {})[city] = name
+        out[""][city] = name  # the fewest parts win: America/Indianapolis, not .../Indiana/...
+    return out
+
+
+def _initials(city: str) -> str:
+    parts = re.split(r"[_-]", city)
+    return "".join(p[:1] for p in parts) if len(parts) > 1 else ""
+
+
+@cache
+def _zones_by_lower() -> dict[str, str]:
+    return {z.lower(): z for z in _zones()}
+
+
+def zone_suggestion(value: str) -> str | None:
+    """The zone a mistyped one probably means: the same in another case or with spaces, else
+    a city of the same region by initials (America/NY) or spelling, else any zone's city."""
+    key = value.strip().replace(" ", "_").lower()
+    if key in _zones_by_lower():
+        return _zones_by_lower()[key]
+    cities = _zone_cities()
+    region, _, city = key.rpartition("/")
+    same = cities.get(region) if region else None
+    if same:
+        abbreviated = sorted(z for c, z in same.items() if _initials(c) == city)
+        close = abbreviated[0] if abbreviated else same.get(_closest(frozenset(same))(city) or "")
+        if close:
+            return close
+    close = _closest(frozenset(cities[""]))(city)
+    return cities[""][close] if close else _closest(_zones())(value)
 
 
 # Schema annotation `errorMessage` (as VS Code reads it): text after the bad value, "not a date..."
@@ -102,7 +206,7 @@ def _show(value: object) -> str:
     if value is None:
         return "nothing"
     if isinstance(value, str):
-        return repr(value)
+        return repr(clip(value))
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -118,12 +222,15 @@ def _label(pointer: tuple) -> str:
     return out or "the document"
 
 
-def _one_of(words: Iterable[object]) -> str:
+def _one_of(words: Iterable[object], conjunction: str = "or") -> str:
     items = [str(w) for w in words]
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
 
 
 def _article(word: str) -> str:
+    """'an' before a vowel sound: 'an 8-hour', 'an 11-hour', 'a 7.5-hour', 'an unlimited'."""
+    if word[:1].isdigit():
+        return "an" if word.startswith("8") or re.match(r"1[18](?!\d)", word) else "a"
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
@@ -192,12 +299,14 @@ def _explain(doc: Document, root: dict, error: jsonschema.ValidationError) -> li
     condition = _condition(root, error, kind)
     where = f" in {label}" if pointer else ""
 
+    if value is None and check in ("type", "oneOf", "anyOf", "enum", "const"):
+        return [doc.diagnostic(pointer, _empty_message(root, error, label, hint))]
     if check == "additionalProperties":
         allowed = list((schema.get("properties") or {}).keys())
         out = []
         for key in (k for k in value if k not in allowed):
             fix = did_you_mean(key, allowed) or f"; expected one of {', '.join(allowed)}"
-            out.append(doc.diagnostic((*pointer, key), f"unknown field {key!r}{where}{fix}",
+            out.append(doc.diagnostic((*pointer, key), f"unknown field {_show(key)}{where}{fix}",
                                       key=True))
         return out
     if check in ("oneOf", "anyOf"):
@@ -231,29 +340,31 @@ def _explain(doc: Document, root: dict, error: jsonschema.ValidationError) -> li
                     (*pointer, i), f"duplicate {_show(item)} in {label}; list each value once"
                 )]
             seen.append(item)
-    message = _value_message(check, error, label, value, hint)
+    written = partial(_as_written, doc, pointer, value)  # read from the file only if needed
+    message = _value_message(check, error, label, value, hint, written)
     if condition and check not in ("pattern", "format"):
         message += f" ({condition})"
     return [doc.diagnostic(pointer, message)]
 
 
 def _value_message(check: str, error: jsonschema.ValidationError, label: str, value: object,
-                   hint: str | None) -> str:
+                   hint: str | None, written: Callable[[], str]) -> str:
+    """The message for a value of the wrong type, form or size; `written` is its source text."""
     limit = error.validator_value
     schema = error.schema if isinstance(error.schema, dict) else {}
     if check == "type":
         expected = [limit] if isinstance(limit, str) else list(limit)
         pattern = schema.get("pattern")
-        if ("string" in expected and isinstance(value, int | float) and not isinstance(value, bool)
-                and (pattern is None or re.search(pattern, str(value)))):
-            return f"{label} must be text, got {value}; put it in quotes: \"{value}\""
+        if "string" in expected and isinstance(value, int | float) and not isinstance(value, bool):
+            text = written()
+            if pattern is None or re.search(pattern, text):
+                return f"{label} must be text, got {text}; put it in quotes: \"{text}\""
         if hint:
             return f"{_show(value)} is {hint}"
-        nouns = _one_of(_TYPE_NOUNS.get(t, t) for t in expected)
-        if value is None:
-            return f"{label} is empty; write {nouns}"
-        fix = f"; write [{value}]" if expected == ["array"] and isinstance(value, str | int) else ""
-        return f"{label} must be {nouns}, got {_show(value)}{fix}"
+        fix = _list_fix(label, expected, value)
+        return f"{label} must be {_type_nouns(limit)}, got {_show(value)}{fix}"
+    if check == "format" and limit == "date" and (missing := _missing_day(str(value))):
+        return f"{_show(value)} is not a date: {missing}"
     if hint and check in ("pattern", "format", "const", "minLength", "enum"):
         return f"{_show(value)} is {hint}"
     if check == "enum":
@@ -290,6 +401,103 @@ def _value_message(check: str, error: jsonschema.ValidationError, label: str, va
     return f"{label}: {error.message}"
 
 
+def _type_nouns(types: str | list[str]) -> str:
+    """'a whole number', 'text or a number': a schema's `type` in words."""
+    return _one_of(_TYPE_NOUNS.get(t, t) for t in ([types] if isinstance(types, str) else types))
+
+
+_EVERY = frozenset({"all", "*", "any", "every", "everything"})
+
+
+def _list_fix(label: str, expected: list, value: object) -> str:
+    """'; write [x]' for a bare item, except where that would name a product "all"."""
+    if expected != ["array"] or not isinstance(value, str | int):
+        return ""
+    if label.endswith("products") and str(value).lower() in _EVERY:
+        return "; leave `products` out to cover every product"
+    return f"; write [{value}]"
+
+
+def _missing_day(text: str) -> str | None:
+    """Why a date of the right shape does not exist ('February 2026 has 28 days'), or None."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
+    if match is None:
+        return None
+    year, month, day = map(int, match.groups())
+    if not 1 <= month <= 12:
+        return f"there is no month {month:02d} (YYYY-MM-DD)"
+    if day == 0:
+        return "days start at 01"
+    days = monthrange(year, month)[1]
+    return f"{month_name[month]} {year} has {days} days" if day > days else None
+
+
+def _empty_message(root: dict, error: jsonschema.ValidationError, label: str,
+                   hint: str | None) -> str:
+    """An empty value (`end:`) is not "no value": say to fill it in, or to leave it out."""
+    limit, check = error.validator_value, error.validator
+    if hint and "; " in hint:
+        fix = hint.split("; ", 1)[1]
+    elif check == "enum":
+        fix = f"write one of {', '.join(map(str, limit))}"
+    elif check == "const":
+        fix = f"write {_show(limit)}"
+    elif check == "type":
+        fix = f"write {_type_nouns(limit)}"
+    else:
+        fix = "fill it in"
+    pointer = tuple(error.absolute_path)
+    if pointer and isinstance(pointer[-1], int):
+        return f"{label} is empty; {fix}, or remove the item"
+    if _is_required(root, error):
+        return f"{label} is empty; {fix}"
+    return f"{label} is empty; {fix}, or leave the field out"
+
+
+def _is_required(root: dict, error: jsonschema.ValidationError) -> bool:
+    """Whether the field an error is about is required by the object schema it stands in."""
+    path = list(error.absolute_schema_path)
+    if len(path) < 3 or path[-3] != "properties":
+        return False
+    node: object = root
+    try:
+        for part in path[:-3]:
+            node = node[part] if isinstance(node, list) else _resolve(root, node)[part]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return path[-2] in _resolve(root, node).get("required", ())
+
+
+def _as_written(doc: Document, pointer: tuple, value: float) -> str:
+    """A number as its file spells it (`007`, `1e3`): loading kept only its value."""
+    if pointer in doc.marks:
+        line, col = doc.marks[pointer]
+        match = _NUMBER.match(_source_line(doc.path, line), col - 1)
+        if match and float(match.group()) == value:
+            return match.group()
+    return str(value)
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _source_line(path: str, line: int) -> str:
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return ""
+    lines = _source_lines(path, stat.st_mtime_ns, stat.st_size)
+    return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+@lru_cache(maxsize=4)
+def _source_lines(path: str, _mtime: int, _size: int) -> list[str]:
+    try:
+        return Path(path).read_bytes().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+
+
 def _schema_errors(doc: Document, name: str) -> list[Diagnostic]:
     validator = schema_validator(name)
     if validator is None:
@@ -300,9 +508,36 @@ def _schema_errors(doc: Document, name: str) -> list[Diagnostic]:
     return list(out)
 
 
-def validate(documents: Iterable[Document], *, complete: bool = True) -> list[Diagnostic]:
-    """Schema errors, then the semantic checks no schema can express; references are checked
-    only when `documents` is the `complete` bundle."""
+class UnloadedFiles:
+    """The files that did not load: a reference is held back (not reported as unknown) only
+    when its id is a word of one of them, as that file may define it."""
+
+    def __init__(self, paths: Iterable[str]):
+        self._paths = sorted(set(paths))
+
+    def may_define(self, ident: str) -> bool:
+        return bool(self._paths) and (self._words is None or ident in self._words)
+
+    @cached_property
+    def _words(self) -> frozenset[str] | None:
+        """Every word of those files; None when one cannot be read (it may define anything)."""
+        words: set[str] = set()
+        for path in map(Path, self._paths):
+            try:
+                if path.stat().st_size > MAX_FILE_BYTES:
+                    return None
+                words.update(_WORD.findall(path.read_bytes().decode("utf-8", errors="replace")))
+            except OSError:
+                return None
+        return frozenset(words)
+
+
+_WORD = re.compile(r"[A-Za-z0-9._:-]+")
+
+
+def validate(documents: Iterable[Document], *, unloaded: Iterable[str] = ()) -> list[Diagnostic]:
+    """Schema errors, then the semantic checks no schema can express. `unloaded`: paths of the
+    bundle's files that did not load; a reference that one of them may define is not checked."""
     docs = list(documents)
     out: list[Diagnostic] = []
     valid: dict[str, list[Document]] = {kind: [] for kind in KINDS}
@@ -332,12 +567,12 @@ def validate(documents: Iterable[Document], *, complete: bool = True) -> list[Di
         elif isinstance(doc.data.get("id"), str):
             invalid[kind].add(doc.data["id"])
     known_bad = {kind: ids | unkinded for kind, ids in invalid.items()}
-    out += _semantic(valid, known_bad, complete)
+    out += _semantic(valid, known_bad, UnloadedFiles(unloaded))
     return sorted(set(out))
 
 
 def _semantic(valid: dict[str, list[Document]], invalid: dict[str, set[str]],
-              complete: bool) -> list[Diagnostic]:
+              unloaded: UnloadedFiles) -> list[Diagnostic]:
     """Cross-document checks over the documents that passed their schema; a reference to a
     document that failed its schema (or may be in a file that did not load) is not reported."""
     out: list[Diagnostic] = []
@@ -356,19 +591,25 @@ def _semantic(valid: dict[str, list[Document]], invalid: dict[str, set[str]],
                 seen[ident] = doc
         ids[kind] = seen
 
+    closest: dict[str, Closest] = {}
+
     def ref(doc: Document, field: str, kind: str) -> None:
         value = doc.data.get(field)
-        if complete and value is not None and value not in ids[kind] and value not in invalid[kind]:
-            noun = {"ContractTemplate": "template", "Sla": "SLA"}.get(kind, kind.lower())
-            out.append(doc.diagnostic(
-                (field,), f"unknown {noun} {value!r}{did_you_mean(value, ids[kind])}"
-            ))
+        if value is None or value in ids[kind] or value in invalid[kind] or \
+                unloaded.may_define(value):
+            return
+        if kind not in closest:
+            closest[kind] = Closest(ids[kind])
+        noun = {"ContractTemplate": "template", "Sla": "SLA"}.get(kind, kind.lower())
+        out.append(doc.diagnostic(
+            (field,), f"unknown {noun} {value!r}{_suggest(closest[kind](value))}"
+        ))
 
     def zone(doc: Document, field: str = "timezone") -> None:
         value = doc.data.get(field)
         if value is not None and value not in _zones():
             out.append(doc.diagnostic(
-                (field,), f"unknown IANA time zone {value!r}{did_you_mean(value, _zones())}"
+                (field,), f"unknown IANA time zone {value!r}{_suggest(zone_suggestion(value))}"
             ))
 
     for doc in valid["Calendar"]:
@@ -378,6 +619,8 @@ def _semantic(valid: dict[str, list[Document]], invalid: dict[str, set[str]],
         ref(doc, "calendar", "Calendar")
         out += _sla_targets(doc, ids["Calendar"])
         out += _shadowed_rules(doc)
+        out += _empty_bands(doc)
+        out += _partial_rule_targets(doc)
     for doc in valid["Plan"]:
         ref(doc, "sla", "Sla")
         out += _alert_thresholds(doc)
@@ -390,12 +633,13 @@ def _semantic(valid: dict[str, list[Document]], invalid: dict[str, set[str]],
         zone(doc)
         merged = merged_contract(doc, ids["ContractTemplate"])
         template = doc.data.get("template")
-        if merged.get("plan") is None and (template is None or template in ids["ContractTemplate"]):
+        resolved = template is None or template in ids["ContractTemplate"]
+        if merged.get("plan") is None and resolved:
             out.append(doc.diagnostic((), "missing required field 'plan' (or a template with one)"))
         elif "plan" in doc.data:
             ref(doc, "plan", "Plan")
         out += _contract_dates(doc, merged, ids["Plan"])
-        span = contract_span(doc, merged)
+        span = contract_span(doc, merged) if resolved else None  # else products, term unknown
         spans += [span] if span is not None else []
     out += _overlap_diagnostics(spans)
     return out
@@ -408,7 +652,7 @@ def _calendar_hours(doc: Document) -> list[Diagnostic]:
     for day, intervals in hours.items():
         if day not in WEEKDAYS:
             out.append(doc.diagnostic(
-                ("hours", day), f"unknown weekday {day!r}; use {', '.join(WEEKDAYS)}", key=True
+                ("hours", day), f"unknown weekday {_show(day)}; use {', '.join(WEEKDAYS)}", key=True
             ))
             continue
         spans = []
@@ -503,12 +747,68 @@ def _contract_dates(doc: Document, merged: dict, plans: dict[str, Document]) -> 
     return out
 
 
-def validate_suite(documents: Iterable[Document]) -> list[Diagnostic]:
-    """Test suites against testsuite.schema.json."""
+def validate_suite(documents: Iterable[Document], bundle: Iterable[Document] | None = None,
+                   *, references: bool = True) -> list[Diagnostic]:
+    """Test suites against testsuite.schema.json, then the fixtures their tests name (the
+    runner reports those per test instead). `bundle`: the valid bundle they run against, for
+    the contract ids in usage (None: not checked)."""
+    contracts = None if bundle is None else frozenset(
+        str(d.data.get("id")) for d in bundle if d.data.get("kind") == "Contract")
     out: list[Diagnostic] = []
     for doc in documents:
         out += _schema_errors(doc, "testsuite")
+        out += _suite_references(doc, contracts) if references else []
     return sorted(out)
+
+
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _suite_references(doc: Document, contracts: frozenset[str] | None) -> list[Diagnostic]:
+    """Fixture names (and contract ids) a suite's tests use, checked before `entitle test`."""
+    fixtures = _mapping(doc.data.get("fixtures"))
+    usage, tickets = _mapping(fixtures.get("usage")), _mapping(fixtures.get("tickets"))
+    out = []
+
+    def named(pointer: tuple, name: object, section: str, known: dict) -> None:
+        if isinstance(name, str) and name not in known:
+            fix = did_you_mean(name, known) or f"; define it under fixtures.{section}"
+            noun = section.removesuffix("s")
+            out.append(doc.diagnostic(pointer, f"unknown {noun} fixture {name!r}{fix}"))
+
+    lists = [(("fixtures", "usage", name), entries) for name, entries in usage.items()]
+    for i, test in enumerate(doc.data.get("tests") or ()):
+        test = _mapping(test)
+        ticket = test.get("ticket")
+        named(("tests", i, "usage"), test.get("usage"), "usage", usage)
+        named(("tests", i, "ticket"), ticket, "tickets", tickets)
+        named(("tests", i, "ticket", "from"), _mapping(ticket).get("from"), "tickets", tickets)
+        lists.append((("tests", i, "usage"), test.get("usage")))
+    for name, ticket in tickets.items():
+        if "from" in _mapping(ticket):
+            out.append(doc.diagnostic(
+                ("fixtures", "tickets", name, "from"), "a ticket fixture cannot start `from` "
+                "another (only a test's ticket can); write its fields in full", key=True,
+            ))
+    if contracts is not None:
+        own = {str(_mapping(c).get("id")) for c in fixtures.get("contracts") or ()}
+        out += _usage_contracts(doc, lists, contracts | own)
+    return out
+
+
+def _usage_contracts(doc: Document, lists: list[tuple[tuple, object]],
+                     known: frozenset[str]) -> list[Diagnostic]:
+    out = []
+    closest: list[Closest] = []  # built on the first unknown id only: bundles are large
+    for pointer, entries in lists:
+        for j, entry in enumerate(entries if isinstance(entries, list) else ()):
+            cid = _mapping(entry).get("contract_id")
+            if isinstance(cid, str) and cid not in known:
+                closest = closest or [Closest(known)]
+                out.append(doc.diagnostic((*pointer, j, "contract_id"),
+                                          f"unknown contract {cid!r}{_suggest(closest[0](cid))}"))
+    return out
 
 
 class ContractSpan(NamedTuple):
@@ -662,7 +962,8 @@ def _days_in_business_time(doc: Document, pointer: tuple, text: str,
         else:
             meant += n * {"h": 1, "m": 1 / 60, "s": 1 / 3600}[unit]
             words.append(f"{number}{unit}")
-    on = f"{calendar.data['id']!r}, an" if known and calendar else "an"
+    a = _article(f"{day:g}")
+    on = f"{calendar.data['id']!r}, {a}" if known and calendar else a
     return [doc.diagnostic(
         pointer,
         f"{text!r} in business time is {hours:g} working hours ({hours / day:g} working days "
@@ -700,6 +1001,42 @@ def _shadowed_rules(doc: Document) -> list[Diagnostic]:
         if catch_all is None and _rule_condition(rule.get("when") or None).is_catch_all:
             catch_all = name
         seen.setdefault(key, name)
+    return out
+
+
+def _empty_bands(doc: Document) -> list[Diagnostic]:
+    """A band {min: 100, max: 50} matches no number; the schema cannot compare two values."""
+    out = []
+    for i, rule in enumerate(doc.data.get("rules") or ()):
+        for name, band in ((rule.get("when") or {}).get("attributes") or {}).items():
+            if isinstance(band, dict) and band.get("min", -inf) > band.get("max", inf):
+                pointer = ("rules", i, "when", "attributes", name)
+                out.append(doc.diagnostic(
+                    pointer, f"{_label(pointer)} can never match: min {_show(band['min'])} is "
+                    f"above max {_show(band['max'])}; swap them (both bounds are inclusive)",
+                ))
+    return out
+
+
+def _partial_rule_targets(doc: Document) -> list[Diagnostic]:
+    """A rule's targets for a priority replace the default ones for it whole: a metric the
+    default gives and the rule leaves out is silently dropped under that rule."""
+    out = []
+    defaults = doc.data.get("targets") or {}
+    for i, rule in enumerate(doc.data.get("rules") or ()):
+        name = str(rule.get("name") or f"rule-{i + 1}")
+        for priority, metrics in (rule.get("targets") or {}).items():
+            missing = [m for m in defaults.get(priority) or {} if m not in (metrics or {})]
+            if metrics and missing:
+                several = len(missing) > 1
+                out.append(doc.diagnostic(
+                    ("rules", i, "targets", priority),
+                    f"rule {name!r} gives {priority} only {_one_of(metrics, 'and')}; "
+                    f"{_one_of(missing, 'and')} from the default targets "
+                    f"{'do' if several else 'does'} not apply under this rule: repeat "
+                    f"{'them' if several else 'it'} in the rule if meant",
+                    severity="warning",
+                ))
     return out
 
 
