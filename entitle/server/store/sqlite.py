@@ -28,6 +28,7 @@ class SqliteStore(SqlStore):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
+        self._writer = threading.Lock()  # one write transaction at a time in this process
         self._closed = False
 
     @classmethod
@@ -97,13 +98,20 @@ class SqliteStore(SqlStore):
         if not write:  # each read statement sees the last commit and never waits (WAL)
             yield Tx(conn.cursor(), "qmark")
             return
-        conn.execute("BEGIN IMMEDIATE")  # the write lock up front: no upgrade deadlocks
+        # Threads of this process queue in order on a lock; SQLite's own wait for its write
+        # lock sleeps and polls, unfairly: 50 concurrent admissions saw a p99 of 0.5 s.
+        if not self._writer.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            raise sqlite3.OperationalError("database is locked (by this process's writers)")
         try:
-            yield Tx(conn.cursor(), "qmark")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")  # the write lock up front: no upgrade deadlocks
+            try:
+                yield Tx(conn.cursor(), "qmark")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            self._writer.release()
 
     def close(self) -> None:
         with self._guard:
