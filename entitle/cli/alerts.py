@@ -9,7 +9,7 @@ import sys
 import grpc
 from google.protobuf import json_format
 
-from entitle.cli.connect import add_connection_args, call_metadata, open_channel, timeout_seconds
+from entitle.cli.connect import add_connection_args, call_metadata, timeout_seconds, with_channel
 from entitle.v1 import entitle_pb2 as pb
 from entitle.v1 import entitle_pb2_grpc
 
@@ -90,13 +90,12 @@ def as_json(alert: pb.Alert) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    return with_channel(args, "alerts", lambda channel: _print_alerts(channel, args))
+
+
+def _print_alerts(channel: grpc.Channel, args: argparse.Namespace) -> int:
     show = as_json if args.json else format_line
     flt = pb.AlertFilter(kinds=args.kind, customer_id=args.customer, contract_id=args.contract)
-    try:
-        channel = open_channel(args)
-    except (OSError, ValueError) as exc:
-        print(f"entitle alerts: {exc}", file=sys.stderr)
-        return 2
     stub = entitle_pb2_grpc.EntitlementServiceStub(channel)
     metadata = call_metadata(args)
     try:
@@ -124,5 +123,3 @@ def run(args: argparse.Namespace) -> int:
     except grpc.RpcError as exc:
         print(f"entitle alerts: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
-    finally:
-        channel.close()

@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from entitle.cli.connect import add_connection_args, call_metadata, open_channel, timeout_seconds
+from entitle.cli.connect import add_connection_args, call_metadata, timeout_seconds, with_channel
 
 DEFAULT_SERVICE = "entitle.v1.EntitlementService"
 
@@ -38,11 +38,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        channel = open_channel(args)
-    except (OSError, ValueError) as exc:
-        print(f"entitle call: {exc}", file=sys.stderr)
-        return 2
+    return with_channel(args, "call", lambda channel: _call(channel, args))
+
+
+def _call(channel: grpc.Channel, args: argparse.Namespace) -> int:
     try:
         metadata = call_metadata(args)
         database = ProtoReflectionDescriptorDatabase(channel)
@@ -91,8 +90,6 @@ def run(args: argparse.Namespace) -> int:
     except grpc.RpcError as exc:
         print(f"entitle call: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
-    finally:
-        channel.close()
 
 
 def _json(message) -> dict:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
+from collections.abc import Callable
 
 import grpc
 
@@ -66,6 +68,20 @@ def open_channel(args: argparse.Namespace) -> grpc.Channel:
     if args.tls_server_name:
         options.append(("grpc.ssl_target_name_override", args.tls_server_name))
     return grpc.secure_channel(args.server, credentials, options=options)
+
+
+def with_channel(args: argparse.Namespace, command: str,
+                 work: Callable[[grpc.Channel], int]) -> int:
+    """`work` on the channel the flags describe, closed after; unusable flags exit 2."""
+    try:
+        channel = open_channel(args)
+    except (OSError, ValueError) as exc:
+        print(f"entitle {command}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return work(channel)
+    finally:
+        channel.close()
 
 
 def call_metadata(args: argparse.Namespace) -> list[tuple[str, str]] | None:

@@ -8,7 +8,7 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from entitle.cli.connect import add_connection_args, call_metadata, open_channel, timeout_seconds
+from entitle.cli.connect import add_connection_args, call_metadata, timeout_seconds, with_channel
 
 EXIT_SERVING = 0
 EXIT_NOT_SERVING = 1  # NOT_SERVING, UNKNOWN or a service the server does not know
@@ -39,15 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        channel = open_channel(args)
-    except (OSError, ValueError) as exc:
-        print(f"entitle health: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    try:
-        return _check(channel, args)
-    finally:
-        channel.close()
+    return with_channel(args, "health", lambda channel: _check(channel, args))
 
 
 def _check(channel: grpc.Channel, args: argparse.Namespace) -> int:
