@@ -49,5 +49,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         for d in sorted(diagnostics):
             print(d)
-        print(f"{len(errors)} errors, {len(warnings)} warnings in {files} files", file=sys.stderr)
+        summary = ", ".join(_count(n, word) for n, word in
+                            ((len(errors), "error"), (len(warnings), "warning")))
+        print(f"{summary} in {_count(files, 'file')}", file=sys.stderr)
     return 1 if errors or (args.strict and warnings) else 0
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
