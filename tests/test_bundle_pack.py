@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from entitle.engine.bundle import compile_bundle, pack_documents, policy_from_pack
+from entitle.engine.bundle import (
+    compile_bundle,
+    pack_contract_ids,
+    pack_documents,
+    policy_from_pack,
+)
 from entitle.engine.diff import diff_policies
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
@@ -18,6 +23,11 @@ def test_a_packed_bundle_compiles_back_to_the_same_policy():
     assert again.revision == policy.revision
     assert sorted(again.contracts) == sorted(policy.contracts)
     assert diff_policies(policy, again) == []
+
+
+def test_a_packs_contract_ids_are_read_without_compiling_it():
+    policy, documents = compile_bundle(POLICIES)
+    assert pack_contract_ids(pack_documents(documents)) == frozenset(policy.contracts)
 
 
 def test_packing_does_not_depend_on_document_order():

@@ -96,13 +96,25 @@ def pack_documents(documents: Iterable[Document]) -> bytes:
     return zlib.compress(text.encode(), 6)
 
 
-def policy_from_pack(blob: bytes) -> Policy:
-    """The policy of a packed bundle, validated again; its revision is the original's."""
+def _unpack(blob: bytes) -> list[Document]:
     try:
         rows = json.loads(zlib.decompress(blob))
-        documents = [Document(path, index, data) for path, index, data in rows]
+        return [Document(path, index, data) for path, index, data in rows]
     except (zlib.error, ValueError, TypeError) as exc:
         raise ValueError(f"not a packed bundle: {exc}") from None
+
+
+def pack_contract_ids(blob: bytes) -> frozenset[str]:
+    """The contract ids a packed bundle declares, without validating or compiling it."""
+    return frozenset(
+        d.data["id"] for d in _unpack(blob)
+        if isinstance(d.data, dict) and d.data.get("kind") == "Contract" and "id" in d.data
+    )
+
+
+def policy_from_pack(blob: bytes) -> Policy:
+    """The policy of a packed bundle, validated again; its revision is the original's."""
+    documents = _unpack(blob)
     with _no_gc_pauses():
         policy, diagnostics = policy_from_documents(documents)
     if policy is None:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
 from entitle.engine.alerts import KINDS, AlertEvent, due_alerts, usage_alerts
-from entitle.engine.bundle import policy_from_pack
+from entitle.engine.bundle import pack_contract_ids
 from entitle.server.clock import Clock
 from entitle.server.logs import get_logger
 from entitle.server.metrics import alert_subscriber
@@ -302,13 +302,12 @@ class Sweeper:
     def _new_contracts(self, policy, swept_before: bool) -> frozenset[str]:
         """Ids of contracts the last sweep's policy did not have; none on a store's first sweep
         (its catch-up window covers every contract)."""
-        if self._swept is not None:
-            revision, ids = self._swept
-        else:
+        if self._swept is None:  # this process has not swept yet: the store says what was
             revision = self.store.get_meta(SWEPT_REVISION_META)
             if revision is None or not swept_before:
                 return frozenset()
-            ids = None if revision == policy.revision else self._contract_ids_of(revision)
+            self._swept = (revision, self._contract_ids_of(revision))
+        revision, ids = self._swept
         if revision == policy.revision:
             return frozenset()
         if ids is None:  # that bundle is no longer in the store: sweep all, keys dedupe
@@ -319,7 +318,7 @@ class Sweeper:
         """Contract ids of an accepted bundle kept in the store, None if it is gone."""
         try:
             blob = self.store.bundle_of(revision)
-            return None if blob is None else frozenset(policy_from_pack(blob).contracts)
+            return None if blob is None else pack_contract_ids(blob)
         except Exception as exc:
             get_logger().warning("swept bundle unreadable", extra={"error": str(exc)})
             return None

@@ -30,7 +30,7 @@ class BundleHistory(Protocol):
 
     def accepted_revision(self) -> str | None: ...
 
-    def accepted_bundle(self) -> tuple[str, bytes] | None: ...
+    def bundle_of(self, revision: str) -> bytes | None: ...
 
     def accept_bundle(self, revision: str, bundle: bytes, at: datetime) -> None: ...
 
@@ -169,10 +169,11 @@ class Reloader:
         if self._history is None:
             return None
         try:
-            if unless is not None and self._history.accepted_revision() in (None, unless):
+            revision = self._history.accepted_revision()
+            if revision is None or revision == unless:
                 return None
-            found = self._history.accepted_bundle()
-            return None if found is None else policy_from_pack(found[1])
+            blob = self._history.bundle_of(revision)
+            return None if blob is None else policy_from_pack(blob)
         except Exception as exc:  # a baseline is a safeguard: without one, serve the disk
             get_logger().warning("accepted bundle unreadable", extra={"error": str(exc)})
             return None

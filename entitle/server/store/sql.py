@@ -434,22 +434,14 @@ class SqlStore:
             (key, value),
         ))
 
-
     # -- accepted bundles: the reload baseline every worker and replica shares ---------------
     def accepted_revision(self) -> str | None:
         """Revision of the newest accepted bundle (cheap: the bundle itself is not read)."""
         row = self._read_one("SELECT revision FROM policy_bundles ORDER BY seq DESC LIMIT 1")
         return None if row is None else row[0]
 
-    def accepted_bundle(self) -> tuple[str, bytes] | None:
-        """The newest accepted bundle as (revision, packed documents)."""
-        row = self._read_one(
-            "SELECT revision, bundle FROM policy_bundles ORDER BY seq DESC LIMIT 1"
-        )
-        return None if row is None else (row[0], bytes(row[1]))
-
     def bundle_of(self, revision: str) -> bytes | None:
-        """A recently accepted bundle by revision (what the alert sweeper last swept)."""
+        """A recently accepted bundle (packed documents) by revision, None once dropped."""
         row = self._read_one(
             "SELECT bundle FROM policy_bundles WHERE revision = ? ORDER BY seq DESC LIMIT 1",
             (revision,),
