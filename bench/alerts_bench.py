@@ -31,9 +31,9 @@ from entitle.engine.alerts import due_alerts
 from entitle.engine.model import frozen_map
 from entitle.engine.snapshot import Snapshot
 from entitle.engine.ticket import Ticket
-from entitle.server.admission import check_coverage
 from entitle.server.alerts import Sweeper, UsageAlertHook
 from entitle.server.clock import FixedClock
+from entitle.server.service.admission import check_coverage
 from entitle.server.snapshots import SnapshotHolder
 from entitle.server.store import AlertQuery, open_store
 

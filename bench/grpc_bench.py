@@ -44,7 +44,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from entitle.server.config import FAKE_NOW_ENV
-from entitle.server.wire import timestamp
+from entitle.server.service.wire import timestamp
 from entitle.v1 import entitle_pb2 as pb
 from entitle.v1 import entitle_pb2_grpc
 

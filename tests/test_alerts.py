@@ -34,9 +34,9 @@ from entitle.engine.bundle import compile_or_raise
 from entitle.engine.snapshot import Snapshot
 from entitle.server.alerts import WATERMARK_META, Sweeper, sweeper_of
 from entitle.server.clock import FixedClock
+from entitle.server.service.wire import timestamp
 from entitle.server.snapshots import SnapshotHolder
 from entitle.server.store import AlertQuery, NewAlert, open_store
-from entitle.server.wire import timestamp
 from entitle.v1 import entitle_pb2 as pb
 
 DAY = timedelta(days=1)
@@ -507,7 +507,7 @@ def test_a_subscriber_resumes_from_its_last_cursor_without_loss_or_duplicates(
                 stream.cancel()
                 break
         stored = listed(srv.stub, after=start)
-        wait_for(lambda: srv.runtime.alerts._watchers == 0, timeout=10)
+        wait_for(lambda: srv.calls.alerts._watchers == 0, timeout=10)
     assert len(stored) == total
     assert [a.cursor for a in received] == [a.cursor for a in stored]
     assert [a.SerializeToString() for a in received] == [a.SerializeToString() for a in stored]

@@ -10,10 +10,10 @@ import threading
 
 from test_server_harness import NOW, ServerProcess, make_bundle, stub_for, ticket
 
-from entitle.server.app import build_server
 from entitle.server.clock import FixedClock
 from entitle.server.config import ServeConfig
 from entitle.server.decisionlog import DecisionLog
+from entitle.server.faces.grpc.server import build_server
 from entitle.server.runtime import Runtime
 from entitle.v1 import entitle_pb2 as pb
 

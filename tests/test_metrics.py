@@ -25,6 +25,7 @@ from test_server_harness import (
 
 from entitle.cli import main as cli_main
 from entitle.server import metrics
+from entitle.server.faces.grpc.interceptors import ServerInterceptor
 from entitle.server.logs import JsonLines, get_logger
 from entitle.v1 import entitle_pb2 as pb
 from entitle.v1.entitle_pb2_grpc import EntitlementServiceStub
@@ -242,7 +243,7 @@ def test_a_stream_cancelled_while_it_waits_at_a_yield_is_cancelled(metrics_port)
             time.sleep(0.02)
 
     handler = grpc.unary_stream_rpc_method_handler(forever)
-    server = grpc.server(ThreadPoolExecutor(2), interceptors=[metrics.ServerInterceptor()])
+    server = grpc.server(ThreadPoolExecutor(2), interceptors=[ServerInterceptor()])
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler("test.Streams", {"Forever": handler}),)
     )

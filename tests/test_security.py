@@ -30,9 +30,10 @@ from test_server_harness import (
 )
 
 from entitle.cli import main
-from entitle.server import auth
-from entitle.server.auth import CappedContext, TokensError, parse_tokens
+from entitle.server.faces.grpc.interceptors import CappedContext
 from entitle.server.logs import get_logger
+from entitle.server.service import access as auth
+from entitle.server.service.access import TokensError, parse_tokens
 from entitle.v1 import entitle_pb2 as pb
 from entitle.v1 import entitle_pb2_grpc
 

@@ -18,11 +18,12 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from entitle.server.app import build_server
 from entitle.server.clock import FixedClock
 from entitle.server.config import FAKE_NOW_ENV, ServeConfig
+from entitle.server.faces.grpc.server import build_server
 from entitle.server.runtime import Runtime
-from entitle.server.wire import timestamp
+from entitle.server.service.calls import EntitlementCalls
+from entitle.server.service.wire import timestamp
 from entitle.v1 import entitle_pb2 as pb
 from entitle.v1 import entitle_pb2_grpc
 
@@ -92,6 +93,7 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
 @dataclass
 class InProcess:
     runtime: Runtime
+    calls: EntitlementCalls
     server: grpc.Server
     port: int
     channel: grpc.Channel
@@ -114,12 +116,13 @@ def in_process(
         **(config or {}),
     )
     runtime = Runtime.open(config, FixedClock(now))
-    server, port = build_server(runtime)
+    calls = EntitlementCalls(runtime)
+    server, port = build_server(runtime, calls)
     runtime.start()
     server.start()
     channel, stub = stub_for(port)
     try:
-        yield InProcess(runtime, server, port, channel, stub)
+        yield InProcess(runtime, calls, server, port, channel, stub)
     finally:
         channel.close()
         server.stop(None).wait()

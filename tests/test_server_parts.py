@@ -13,9 +13,9 @@ import pytest
 from entitle.engine.ticket import TicketError
 from entitle.server.clock import FixedClock, SystemClock
 from entitle.server.config import FAKE_NOW_ENV, ServeConfig, runtime_clock, split_listen
-from entitle.server.errors import rpc
+from entitle.server.faces.grpc.servicer import EntitlementServicer
 from entitle.server.logs import JsonLines
-from entitle.server.pages import (
+from entitle.server.service.pages import (
     PageTokenError,
     decode_page_token,
     encode_page_token,
@@ -199,12 +199,13 @@ class FakeContext:
         raise RuntimeError("aborted")
 
 
-class Handlers:
+class Calls:
+    """An implementation whose `ping` misbehaves on request: the gRPC face maps what it raises."""
+
     def __init__(self):
         self.ran = 0
 
-    @rpc
-    def work(self, request, context):
+    def ping(self, request, call):
         self.ran += 1
         if request == "bad":
             raise TicketError("priority", "unknown priority 'critical'")
@@ -214,24 +215,24 @@ class Handlers:
 
 
 def test_expired_deadline_starts_no_work():
-    handlers, context = Handlers(), FakeContext(remaining=0.0)
+    calls, context = Calls(), FakeContext(remaining=0.0)
     with pytest.raises(RuntimeError, match="aborted"):
-        handlers.work("ok", context)
-    assert handlers.ran == 0 and context.aborted[0] == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert Handlers().work("ok", FakeContext(remaining=None)) == "done"
+        EntitlementServicer(calls).Ping("ok", context)
+    assert calls.ran == 0 and context.aborted[0] == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert EntitlementServicer(Calls()).Ping("ok", FakeContext(remaining=None)) == "done"
 
 
 def test_errors_become_statuses_without_leaking_internals(caplog):
-    handlers, context = Handlers(), FakeContext(remaining=5.0)
+    servicer, context = EntitlementServicer(Calls()), FakeContext(remaining=5.0)
     with pytest.raises(RuntimeError):
-        handlers.work("bad", context)
+        servicer.Ping("bad", context)
     assert context.aborted == (
         grpc.StatusCode.INVALID_ARGUMENT, "priority: unknown priority 'critical'"
     )
     assert dict(context.trailing)["entitle-field"] == "priority"
     context = FakeContext(remaining=5.0)
     with pytest.raises(RuntimeError):
-        handlers.work("boom", context)
+        servicer.Ping("boom", context)
     code, details = context.aborted
     assert code == grpc.StatusCode.INTERNAL and "secret" not in details
     error_id = details.split("error id ")[1].split(",")[0]

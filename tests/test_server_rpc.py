@@ -13,8 +13,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from test_server_harness import NOW, SERVICE, health_status, in_process, make_bundle, ticket
 
 from entitle.server.alerts import sweeper_of
-from entitle.server.errors import FIELD_METADATA
-from entitle.server.wire import timestamp
+from entitle.server.faces.grpc.status import FIELD_METADATA
+from entitle.server.service.wire import timestamp
 from entitle.v1 import entitle_pb2 as pb
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

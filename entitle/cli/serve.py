@@ -212,7 +212,7 @@ def _decision_log_problems(path: str) -> list[str]:
 
 def _security_problems(args: argparse.Namespace) -> list[str]:
     """TLS files, the plaintext-on-loopback rule, the tokens file, the limits."""
-    from entitle.server.auth import TokensError, load_tokens
+    from entitle.server.service.access import TokensError, load_tokens
     from entitle.server.tls import check_tls_flags, is_loopback
 
     problems = check_tls_flags(

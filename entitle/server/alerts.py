@@ -1,4 +1,4 @@
-"""Alerts at run time: usage hooks, the sweeper, retention, and the ListAlerts/WatchAlerts RPCs.
+"""Alerts at run time: usage hooks, the sweeper and retention (the calls: service/alertlog.py).
 
 - `UsageAlertHook` is handed to the store's admit()/record(): it runs inside the usage
   transaction, reads the snapshot being served at that moment, and returns the alerts the
@@ -9,7 +9,7 @@
   The watermark lives in store meta and moves only after the alerts before it committed,
   so alerts that fell due while no server ran are emitted on start, with their true
   occurred_at. It also purges alerts past retention.
-- `AlertService` answers ListAlerts and WatchAlerts from the store's outbox.
+- `AlertBus` wakes this worker's WatchAlerts streams (service/alertlog.py) when alerts commit.
 """
 
 from __future__ import annotations
@@ -20,20 +20,15 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
-from entitle.engine.alerts import KINDS, AlertEvent, due_alerts, usage_alerts
+from entitle.engine.alerts import AlertEvent, due_alerts, usage_alerts
 from entitle.engine.bundle import pack_contract_ids
 from entitle.server.clock import Clock
 from entitle.server.logs import get_logger
-from entitle.server.metrics import alert_subscriber
-from entitle.server.pages import page_size
 from entitle.server.snapshots import NoPolicyLoaded, SnapshotHolder
-from entitle.server.store import AlertQuery, NewAlert, StoredAlert, UsageChange
+from entitle.server.store import NewAlert, UsageChange
 from entitle.server.store.base import from_text, to_text
-from entitle.server.wire import timestamp
-from entitle.v1 import entitle_pb2 as pb
 
 SWEEPER_LEASE = "alert-sweeper"
 WATERMARK_META = "alerts.sweep_watermark"
@@ -42,11 +37,7 @@ DEFAULT_SWEEP_INTERVAL = 60.0  # seconds
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_CATCH_UP_DAYS = 400  # how far back the very first sweep of a store looks
 SWEEP_BATCH = 1000  # alerts per append transaction
-WATCH_POLL = 0.2  # seconds between store polls of an idle WatchAlerts stream
-WATCH_PAGE = 500  # alerts read per poll of a stream
 
-KIND_VALUES = {kind: pb.AlertKind.Value(f"ALERT_KIND_{kind}") for kind in KINDS}
-KIND_NAMES = {value: kind for kind, value in KIND_VALUES.items()}
 
 
 def new_alert(event: AlertEvent) -> NewAlert:
@@ -62,34 +53,6 @@ def new_alert(event: AlertEvent) -> NewAlert:
         period_key=event.period_key,
         body=event.body(),
     )
-
-
-def alert_to_proto(a: StoredAlert) -> pb.Alert:
-    body = a.body or {}
-    out = pb.Alert(
-        cursor=a.cursor,
-        kind=KIND_VALUES.get(a.kind, pb.ALERT_KIND_UNSPECIFIED),
-        contract_id=a.contract_id,
-        customer_id=a.customer_id,
-        plan_id=a.plan_id,
-        threshold=a.threshold,
-        used=float(body.get("used", 0.0)),
-        limit=float(body.get("limit", 0.0)),
-        unit=body.get("unit", ""),
-        occurred_at=timestamp(a.occurred_at),
-        emitted_at=timestamp(a.emitted_at),
-        recipients=body.get("recipients", []),
-        message=body.get("message", ""),
-    )
-    if body.get("period_start"):
-        out.period_start.CopyFrom(timestamp(_parse_iso(body["period_start"])))
-    if body.get("days_left") is not None:
-        out.days_left = float(body["days_left"])
-    return out
-
-
-def _parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class AlertBus:
@@ -332,105 +295,14 @@ class Sweeper:
         return purged
 
 
-class AlertService:
-    """ListAlerts and WatchAlerts over the store's alert log (delegated by the servicer)."""
-
-    def __init__(
-        self,
-        store,
-        *,
-        bus: AlertBus | None = None,
-        poll_interval: float = WATCH_POLL,
-        max_watchers: int = 64,
-    ):
-        self.store = store
-        self.bus = bus or AlertBus()
-        self.poll_interval = poll_interval
-        self.max_watchers = max_watchers
-        self._watchers = 0
-        self._guard = threading.Lock()
-
-    def query(self, after: int, limit: int, f: pb.AlertFilter) -> AlertQuery:
-        return AlertQuery(
-            after_cursor=after,
-            limit=limit,
-            kinds=tuple(sorted({KIND_NAMES[k] for k in f.kinds})),
-            customer_id=f.customer_id,
-            contract_id=f.contract_id,
-        )
-
-    def list(self, request: pb.ListAlertsRequest) -> pb.ListAlertsResponse:
-        query = self.query(request.after_cursor, page_size(request.page_size), request.filter)
-        page, resume, more = self.store.alerts(query)
-        return pb.ListAlertsResponse(
-            alerts=[alert_to_proto(a) for a in page], next_cursor=resume, has_more=more
-        )
-
-    def watch(self, request: pb.WatchAlertsRequest, context) -> Iterator[pb.WatchAlertsResponse]:
-        """Stored alerts after the cursor, then new ones as they commit; ends on cancel/close."""
-        with self._guard:
-            if self._watchers >= self.max_watchers:
-                raise WatchersExhausted(
-                    f"this worker already streams to {self.max_watchers} subscribers; "
-                    "retry later or use ListAlerts"
-                )
-            self._watchers += 1
-        try:
-            with alert_subscriber():  # the entitle_alert_subscribers gauge
-                yield from self._stream(request, context)
-        finally:
-            with self._guard:
-                self._watchers -= 1
-
-    def _stream(self, request, context) -> Iterator[pb.WatchAlertsResponse]:
-        cursor = request.after_cursor
-        bus = self.bus
-        wake = bus.notify  # a cancelled call wakes its stream at once
-        context.add_callback(wake)
-        while context.is_active() and not bus.closed:
-            seen = bus.generation()
-            page, resume, more = self.store.alerts(self.query(cursor, WATCH_PAGE, request.filter))
-            for a in page:
-                if not context.is_active():
-                    return
-                yield pb.WatchAlertsResponse(alert=alert_to_proto(a))
-            cursor = resume
-            if not more:
-                bus.wait(seen, self.poll_interval)
-
-    def close(self) -> None:
-        """Shutdown: every stream ends cleanly (OK status) within one poll."""
-        self.bus.close()
-
-
-class WatchersExhausted(RuntimeError):
-    """Too many WatchAlerts streams on this worker (RESOURCE_EXHAUSTED)."""
-
-
-def kinds_in(values: Iterable[int]) -> list[int]:
-    """Kind values a filter may name: known, and not UNSPECIFIED; raises ValueError."""
-    out = []
-    for value in values:
-        if value not in KIND_NAMES:
-            raise ValueError(
-                f"{value} is not an alert kind (use ALERT_KIND_USAGE_THRESHOLD ... "
-                "ALERT_KIND_CONTRACT_EXPIRED; UNSPECIFIED is not allowed)"
-            )
-        out.append(value)
-    return out
-
-
 def install(runtime) -> None:
-    """Wire alerts into a Runtime: hooks, the RPC service, the sweeper."""
+    """Wire alerts into a Runtime: the usage hooks, the bus streams wait on, the sweeper."""
     config = runtime.config
     bus = AlertBus()
     hook = UsageAlertHook(runtime.holder, bus)
     runtime.admission_alerts = hook
     runtime.record_alerts = hook
-    threads = getattr(config, "threads", 16)
-    runtime.alerts = AlertService(
-        runtime.store, bus=bus, max_watchers=max(1, threads // 2)
-    )
+    runtime.alert_bus = bus
     interval = getattr(config, "sweep_interval", DEFAULT_SWEEP_INTERVAL)
     if interval and interval > 0:
         runtime.background.append(Sweeper(

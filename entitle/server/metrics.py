@@ -17,16 +17,14 @@ import os
 import re
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import grpc
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.exposition import start_http_server
 
 from entitle.engine.decide import REASONS
-from entitle.server.logs import REQUEST_ID, get_logger
+from entitle.server.logs import get_logger
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REQUEST_ID_METADATA = "x-request-id"
@@ -160,126 +158,19 @@ def request_id_from(metadata) -> str:
     return f"{_ID_PREFIX}{next(_id_counter):016x}"
 
 
-def _code_of(context: grpc.ServicerContext, failed: bool) -> str:
-    code = context.code()
-    if code is None:
-        return "UNKNOWN" if failed else "OK"
-    if isinstance(code, grpc.StatusCode):
-        return code.name
-    return str(code)
-
-
-def _stream_code_of(context: grpc.ServicerContext, failed: bool, closed: bool) -> str:
-    """A stream the client ended (cancel, deadline, closed channel) is not a server error.
-
-    Clients end streams that way routinely (`entitle call` after its reflection lookups,
-    `entitle alerts --follow` on Ctrl-C); the handler then returns, raises, or is closed at
-    its `yield` (GeneratorExit), without a status of its own.
-    """
-    if context.code() is None and (closed or not context.is_active()):
-        left = context.time_remaining()
-        return "DEADLINE_EXCEEDED" if left is not None and left <= DEADLINE_SLACK else "CANCELLED"
-    return _code_of(context, failed)
-
-
-_durations: dict[tuple[str, str], object] = {}  # (method, code) -> histogram child
-
-
-def _observe(method: str, code: str, seconds: float) -> None:
+def observe_call(method: str, code: str, seconds: float) -> None:
+    """One finished call's latency sample, by method and status code (every face)."""
     child = _durations.get((method, code))
     if child is None:
         child = _durations[method, code] = RPC_DURATION.labels(method=method, code=code)
     child.observe(seconds)
+    log = get_logger()
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("rpc", extra={"method": method, "code": code,
+                                "duration_ms": round(seconds * 1e3, 3)})
 
 
-class ServerInterceptor(grpc.ServerInterceptor):
-    """Per RPC: a request id (metadata and logs) and a latency sample by method and code.
-
-    Unary calls return the id in trailing metadata, merged with the handler's: sending
-    initial metadata early costs the server an extra completion-queue round (a third of an
-    empty call's throughput, measured). Streams send it in initial metadata, when they open.
-    """
-
-    def __init__(self) -> None:
-        # method -> (the inner handler, its wrapping): rebuilt only when the inner handler
-        # changes (a refused call gets a one-off handler from the security interceptor).
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
-
-    def intercept_service(self, continuation, handler_call_details):
-        # The interceptors after this one choose the handler, and log refusals (`rpc refused`)
-        # while they do: on gRPC's polling thread, before any handler runs.
-        rid = request_id_from(handler_call_details.invocation_metadata)
-        token = REQUEST_ID.set(rid)
-        try:
-            handler = continuation(handler_call_details)
-        finally:
-            REQUEST_ID.reset(token)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        hit = self._wrapped.get(method)
-        if hit is not None and hit[0] is handler:
-            return hit[1]
-        self._wrapped[method] = (handler, self._wrap(method, handler))
-        # A handler not seen before may be a refusal's one-off: this call answers with the id
-        # its refusal was logged with.
-        return self._wrap(method, handler, rid)
-
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler,
-              rid: str | None = None) -> grpc.RpcMethodHandler:
-        """`handler` timed and given a request id: `rid`, or else one per call."""
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._unary(method, handler.unary_unary, rid))
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self._stream(method, handler.unary_stream, rid))
-        if handler.stream_unary is not None:
-            return handler._replace(stream_unary=self._unary(method, handler.stream_unary, rid))
-        return handler._replace(stream_stream=self._stream(method, handler.stream_stream, rid))
-
-    @staticmethod
-    def _end(method: str, code: str, token, started: float) -> None:
-        elapsed = time.perf_counter() - started
-        _observe(method, code, elapsed)
-        log = get_logger()
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("rpc", extra={"method": method, "code": code,
-                                    "duration_ms": round(elapsed * 1e3, 3)})
-        REQUEST_ID.reset(token)
-
-    def _unary(self, method: str, behavior: Callable, fixed_rid: str | None) -> Callable:
-        def wrapped(request, context):
-            rid = fixed_rid or request_id_from(context.invocation_metadata())
-            token, started = REQUEST_ID.set(rid), time.perf_counter()
-            failed = True
-            try:
-                response = behavior(request, context)
-                failed = False
-                return response
-            finally:
-                with contextlib.suppress(Exception):
-                    trailers = context.trailing_metadata() or ()
-                    context.set_trailing_metadata((*trailers, (REQUEST_ID_METADATA, rid)))
-                self._end(method, _code_of(context, failed), token, started)
-
-        return wrapped
-
-    def _stream(self, method: str, behavior: Callable, fixed_rid: str | None) -> Callable:
-        def wrapped(request, context):
-            rid = fixed_rid or request_id_from(context.invocation_metadata())
-            with contextlib.suppress(Exception):  # a handler may already have sent it
-                context.send_initial_metadata(((REQUEST_ID_METADATA, rid),))
-            token, started = REQUEST_ID.set(rid), time.perf_counter()
-            failed, closed = True, False
-            try:
-                yield from behavior(request, context)
-                failed = False
-            except GeneratorExit:  # gRPC dropped the stream: the client is gone
-                closed = True
-                raise
-            finally:
-                self._end(method, _stream_code_of(context, failed, closed), token, started)
-
-        return wrapped
+_durations: dict[tuple[str, str], object] = {}  # (method, code) -> histogram child
 
 
 # -- the supervisor's side -------------------------------------------------------------------

@@ -10,18 +10,15 @@ from pathlib import Path
 from typing import Protocol
 
 from entitle.server import metrics
+from entitle.server.alerts import AlertBus
 from entitle.server.alerts import install as install_alerts
 from entitle.server.clock import Clock
 from entitle.server.config import ServeConfig
 from entitle.server.decisionlog import DecisionLog
-from entitle.server.health import PolicyHealth
 from entitle.server.reload import BundleWatcher, Reloader, ReloadOutcome
 from entitle.server.snapshots import SnapshotHolder
 from entitle.server.store import open_store, server_pool_size
 from entitle.server.supervisor import SUPERVISOR_ENV
-from entitle.v1 import entitle_pb2
-
-SERVICE_NAME = entitle_pb2.DESCRIPTOR.services_by_name["EntitlementService"].full_name
 
 
 class Background(Protocol):
@@ -39,16 +36,17 @@ class Runtime:
     store: object
     holder: SnapshotHolder
     reloader: Reloader
-    health: PolicyHealth
     watcher: BundleWatcher
     worker: int = 0
     # Passed to the store's admit()/record() so alerts commit with the usage (issue 5).
     admission_alerts: Callable | None = None
     record_alerts: Callable | None = None
-    # Alert RPCs are served by this object once it exists; until then they are UNIMPLEMENTED.
-    alerts: object | None = None
+    # Wakes alert streams when this worker commits alerts; None: alert calls UNIMPLEMENTED.
+    alert_bus: AlertBus | None = None
     background: list[Background] = field(default_factory=list)
     decision_log: DecisionLog | None = None  # --decision-log
+    # Run first at shutdown, before calls drain: faces tell load balancers to stop sending.
+    on_drain: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def open(cls, config: ServeConfig, clock: Clock, *, worker: int = 0) -> Runtime:
@@ -57,12 +55,10 @@ class Runtime:
         holder = SnapshotHolder()
         reloader = Reloader(Path(config.policies), holder, clock, history=store,
                             accept_breaking=config.accept_breaking)
-        health = PolicyHealth((SERVICE_NAME,))
-        reloader.subscribe(lambda _outcome: health.update(holder.serving(), reloader.status))
         reloader.subscribe(metrics.on_reload)
         reloader.reload("start")
         watcher = BundleWatcher(reloader, config.reload_interval)
-        runtime = cls(config, clock, store, holder, reloader, health, watcher, worker)
+        runtime = cls(config, clock, store, holder, reloader, watcher, worker)
         install_alerts(runtime)  # usage hooks, ListAlerts/WatchAlerts, the sweeper
         metrics.watch_store(getattr(store, "backend", runtime.store_backend))
         if config.decision_log:
@@ -83,10 +79,11 @@ class Runtime:
             task.start()
 
     def begin_shutdown(self) -> None:
-        """Before the server stops: alert streams end cleanly instead of holding the grace."""
-        close = getattr(self.alerts, "close", None)
-        if close is not None:
-            close()
+        """Before the server stops: faces drain, alert streams end instead of holding the grace."""
+        while self.on_drain:
+            self.on_drain.pop(0)()
+        if self.alert_bus is not None:
+            self.alert_bus.close()
 
     def request_reload(self, reason: str) -> None:
         """Reload soon, off the caller's thread (signal handlers)."""

@@ -7,9 +7,11 @@ import signal
 import sys
 import threading
 
-from entitle.server.app import Runtime, build_server
 from entitle.server.config import ServeConfig, runtime_clock
+from entitle.server.faces.grpc.server import build_server
 from entitle.server.logs import setup_logging
+from entitle.server.runtime import Runtime
+from entitle.server.service.calls import EntitlementCalls
 from entitle.server.store import StoreError
 from entitle.server.supervisor import EXIT_CONFIG, SUPERVISOR_ENV
 
@@ -30,7 +32,7 @@ def serve_worker(config: ServeConfig, index: int) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: runtime.request_reload("SIGHUP"))
     try:
-        server, port = build_server(runtime)
+        server, port = build_server(runtime, EntitlementCalls(runtime))
     except RuntimeError as exc:
         log.error("cannot listen", extra={"listen": config.listen, "error": str(exc)})
         runtime.close()
@@ -44,8 +46,7 @@ def serve_worker(config: ServeConfig, index: int) -> int:
             log.error("supervisor is gone; stopping")
             break
     log.info("draining", extra={"grace_s": config.grace})
-    runtime.health.shutdown()
-    runtime.begin_shutdown()  # alert streams end now, not after the grace period
+    runtime.begin_shutdown()  # health says NOT_SERVING, alert streams end, then calls drain
     server.stop(config.grace).wait()
     runtime.close()
     log.info("stopped")

@@ -10,7 +10,7 @@ from entitle.engine.decide import COVERED_OVERAGE, Decision, decide, quota_for
 from entitle.engine.snapshot import Snapshot
 from entitle.engine.ticket import Ticket, check_ticket
 from entitle.engine.usage import StaticUsage
-from entitle.server.wire import decision_to_proto
+from entitle.server.service.wire import decision_to_proto
 from entitle.v1 import entitle_pb2 as pb
 
 MAX_ATTEMPTS = 5  # re-decisions after losing a race for the last unit; then ABORTED

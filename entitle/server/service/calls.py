@@ -1,4 +1,5 @@
-"""The EntitlementService RPCs: requests checked and mapped to the engine, the store and reload."""
+"""What each EntitlementService call does, once: requests checked, mapped to the engine,
+the store and reload. Faces (gRPC, HTTP, the dashboard) only translate to and from these."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime
-
-import grpc
+from typing import Protocol
 
 from entitle import __version__
 from entitle.engine.decide import quota_for
@@ -16,37 +17,35 @@ from entitle.engine.model import Contract, Policy
 from entitle.engine.periods import lifecycle, period_at, period_key
 from entitle.engine.ticket import EARLIEST, MAX_FUTURE_SKEW, MAX_TEXT, TicketError
 from entitle.server import metrics
-from entitle.server.admission import check_coverage
-from entitle.server.alerts import WatchersExhausted, kinds_in
-from entitle.server.contracts import ContractFilter, contract_status, select_contracts
-from entitle.server.errors import (
-    RpcFailure,
-    classify,
+from entitle.server.logs import REQUEST_ID
+from entitle.server.reload import APPLIED
+from entitle.server.runtime import Runtime
+from entitle.server.service.admission import check_coverage
+from entitle.server.service.alertlog import AlertService, kinds_in
+from entitle.server.service.contracts import ContractFilter, contract_status, select_contracts
+from entitle.server.service.failures import (
+    Code,
+    Failure,
     invalid,
     not_found,
-    rpc,
     ticket_failure,
 )
-from entitle.server.logs import REQUEST_ID
-from entitle.server.pages import (
+from entitle.server.service.pages import (
     PageTokenError,
     decode_page_token,
     encode_page_token,
     page_size,
     query_fingerprint,
 )
-from entitle.server.reload import APPLIED
-from entitle.server.runtime import Runtime
-from entitle.server.snapshots import NoPolicyLoaded
-from entitle.server.wire import (
+from entitle.server.service.wire import (
     LIFECYCLES,
     instant,
     quota_to_proto,
     ticket_from_proto,
     timestamp,
 )
+from entitle.server.snapshots import NoPolicyLoaded
 from entitle.v1 import entitle_pb2 as pb
-from entitle.v1 import entitle_pb2_grpc
 
 STATES = {value: name for name, value in LIFECYCLES.items()}
 # One record's hours or days; more is a typo (or an attack on the counters), not work done.
@@ -74,20 +73,37 @@ def _optional_instant(msg, name: str, default: datetime | None) -> datetime | No
     return at
 
 
-class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
-    """One worker's service; alerts RPCs are delegated to `runtime.alerts` once it exists."""
+class Call(Protocol):
+    """What a call's face tells the implementation about the call in flight."""
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the call's deadline; None without one."""
+
+    def is_active(self) -> bool:
+        """False once the client went away (streams stop then)."""
+
+    def add_callback(self, callback: Callable[[], None]) -> object:
+        """Run `callback` when the call ends (wakes a waiting stream)."""
+
+
+class EntitlementCalls:
+    """One worker's service: each method takes the request message and the call, and returns
+    the response message (a stream: an iterator of them) or raises. One per worker, shared by
+    its faces (so the alert streams' limit is per worker, whichever face they come from)."""
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self.store = runtime.store
         self.clock = runtime.clock
+        bus = runtime.alert_bus
+        self.alerts = None if bus is None else AlertService(
+            runtime.store, bus=bus, max_watchers=max(1, runtime.config.threads // 2)
+        )
 
-    @rpc
-    def Ping(self, request, context):
+    def ping(self, request, call: Call):
         return pb.PingResponse()
 
-    @rpc
-    def CheckCoverage(self, request, context):
+    def check_coverage(self, request, call: Call):
         started = time.perf_counter()
         now = self.clock.now()
         if not request.HasField("ticket"):
@@ -135,8 +151,7 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
                 latency_ms=(time.perf_counter() - started) * 1e3,
             )
 
-    @rpc
-    def RecordUsage(self, request, context):
+    def record_usage(self, request, call: Call):
         now = self.clock.now()
         ticket_id = _text("ticket_id", request.ticket_id)
         key = _text("idempotency_key", request.idempotency_key)
@@ -178,8 +193,8 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
             )
             self._alerts_committed()
             if result.status == "conflict":
-                raise RpcFailure(
-                    grpc.StatusCode.ALREADY_EXISTS,
+                raise Failure(
+                    Code.ALREADY_EXISTS,
                     f"{key!r} was already used for a different record; use a new key",
                     "idempotency_key",
                 )
@@ -212,8 +227,7 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
             )
         return contract
 
-    @rpc
-    def ReleaseUsage(self, request, context):
+    def release_usage(self, request, call: Call):
         ticket_id = _text("ticket_id", request.ticket_id)
         reason = _text("reason", request.reason, required=False)
         if self.store.ticket_usage(ticket_id) is None:
@@ -233,8 +247,7 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
             ]
         )
 
-    @rpc
-    def GetContractStatus(self, request, context):
+    def get_contract_status(self, request, call: Call):
         contract_id = _text("contract_id", request.contract_id)
         at = _optional_instant(request, "at", self.clock.now())
         with self.runtime.holder.lease() as snapshot:
@@ -247,8 +260,7 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
             contract=status, as_of=timestamp(at), policy_revision=policy.revision
         )
 
-    @rpc
-    def ListContracts(self, request, context):
+    def list_contracts(self, request, call: Call):
         at = _optional_instant(request, "at", self.clock.now())
         if request.lifecycle not in STATES and request.lifecycle != pb.LIFECYCLE_UNSPECIFIED:
             raise invalid("lifecycle", f"unknown lifecycle {request.lifecycle}")
@@ -280,8 +292,7 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
             policy_revision=policy.revision,
         )
 
-    @rpc
-    def ServerInfo(self, request, context):
+    def server_info(self, request, call: Call):
         serving = self.runtime.holder.serving()
         status = self.runtime.reloader.status
         out = pb.ServerInfoResponse(
@@ -300,8 +311,7 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
             out.last_reload_error_at.CopyFrom(timestamp(status.last_error_at))
         return out
 
-    @rpc
-    def Reload(self, request, context):
+    def reload(self, request, call: Call):
         outcome = self.runtime.reload_now("Reload RPC")
         return pb.ReloadResponse(
             policy_revision=outcome.revision or "",
@@ -309,7 +319,7 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
             error=outcome.message,
         )
 
-    # -- alerts: served by runtime.alerts (entitle.server.alerts) --------------------------
+    # -- alerts: the alert log (service/alertlog.py) ----------------------------------------
     def _alerts_committed(self) -> None:
         """Wake this worker's alert streams when the call just committed alerts."""
         committed = getattr(self.runtime.admission_alerts, "committed", None)
@@ -317,9 +327,9 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
             committed()
 
     def _alert_service(self):
-        if self.runtime.alerts is None:
-            raise RpcFailure(grpc.StatusCode.UNIMPLEMENTED, "alerts are not available")
-        return self.runtime.alerts
+        if self.alerts is None:
+            raise Failure(Code.UNIMPLEMENTED, "alerts are not available")
+        return self.alerts
 
     @staticmethod
     def _alert_filter(f: pb.AlertFilter) -> None:
@@ -330,14 +340,12 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
         _text("filter.customer_id", f.customer_id, required=False)
         _text("filter.contract_id", f.contract_id, required=False)
 
-    @rpc
-    def WatchAlerts(self, request, context):
+    def watch_alerts(self, request, call: Call):
         service = self._alert_service()
         self._alert_filter(request.filter)
-        return _guarded_stream(service.watch(request, context), context)
+        return service.watch(request, call)
 
-    @rpc
-    def ListAlerts(self, request, context):
+    def list_alerts(self, request, call: Call):
         service = self._alert_service()
         self._alert_filter(request.filter)
         if request.page_size < 0:
@@ -345,12 +353,9 @@ class EntitlementServicer(entitle_pb2_grpc.EntitlementServiceServicer):
         return service.list(request)
 
 
-def _guarded_stream(stream, context):
-    """A response stream whose failures end the call with a status, as @rpc does for unary."""
-    try:
-        yield from stream
-    except WatchersExhausted as exc:
-        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-    except Exception as exc:  # mapped to a status like every RPC's failure
-        failure = classify(exc)
-        context.abort(failure.code, failure.message)
+SERVICE = pb.DESCRIPTOR.services_by_name["EntitlementService"]
+
+
+def implementation_name(rpc_name: str) -> str:
+    """The EntitlementCalls method of an RPC: `CheckCoverage` -> `check_coverage`."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in rpc_name).lstrip("_")

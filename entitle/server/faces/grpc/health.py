@@ -5,7 +5,7 @@ from __future__ import annotations
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import OVERALL_HEALTH, HealthServicer
 
-from entitle.server.errors import metadata_text
+from entitle.server.faces.grpc.status import metadata_text
 from entitle.server.reload import ReloadStatus
 from entitle.server.snapshots import Serving
 

@@ -9,18 +9,23 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE
 from grpc_reflection.v1alpha import reflection
 
-from entitle.server.auth import SecurityInterceptor, TokenFile, TokensError
-from entitle.server.metrics import ServerInterceptor
-from entitle.server.runtime import SERVICE_NAME, Runtime
-from entitle.server.servicer import EntitlementServicer
+from entitle.server.faces.grpc.health import PolicyHealth
+from entitle.server.faces.grpc.interceptors import SecurityInterceptor, ServerInterceptor
+from entitle.server.faces.grpc.servicer import EntitlementServicer
+from entitle.server.runtime import Runtime
+from entitle.server.service.access import TokenFile, TokensError
+from entitle.server.service.calls import SERVICE, EntitlementCalls
 from entitle.server.tls import TlsError, server_credentials
 from entitle.v1 import entitle_pb2_grpc
 
 MIN_SEND_BYTES = 4 * 1024 * 1024  # a full ListContracts page fits
 
 
-def build_server(runtime: Runtime) -> tuple[grpc.Server, int]:
-    """A bound, not yet started server; raises RuntimeError when the address cannot be bound."""
+def build_server(
+    runtime: Runtime, calls: EntitlementCalls | None = None
+) -> tuple[grpc.Server, int]:
+    """A bound, not yet started server answering with `calls` (made here when None: tests);
+    raises RuntimeError when the address cannot be bound."""
     config = runtime.config
     options = [
         ("grpc.so_reuseport", 1),
@@ -42,9 +47,15 @@ def build_server(runtime: Runtime) -> tuple[grpc.Server, int]:
             SecurityInterceptor(tokens, config.max_call_seconds),  # tokens, deadline cap
         ],
     )
-    entitle_pb2_grpc.add_EntitlementServiceServicer_to_server(EntitlementServicer(runtime), server)
-    health_pb2_grpc.add_HealthServicer_to_server(runtime.health, server)
-    names = (SERVICE_NAME, HEALTH_SERVICE, reflection.SERVICE_NAME)
+    calls = calls or EntitlementCalls(runtime)
+    entitle_pb2_grpc.add_EntitlementServiceServicer_to_server(EntitlementServicer(calls), server)
+    health = PolicyHealth((SERVICE.full_name,))
+    reloader = runtime.reloader
+    reloader.subscribe(lambda _outcome: health.update(runtime.holder.serving(), reloader.status))
+    health.update(runtime.holder.serving(), reloader.status)
+    runtime.on_drain.append(health.shutdown)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    names = (SERVICE.full_name, HEALTH_SERVICE, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     if credentials is None:
         port = server.add_insecure_port(config.listen)

@@ -10,7 +10,7 @@ from itertools import islice
 from entitle.engine.decide import UsageView, quota_for
 from entitle.engine.model import Contract, Policy
 from entitle.engine.periods import lifecycle
-from entitle.server.wire import LIFECYCLES, quota_to_proto, timestamp
+from entitle.server.service.wire import LIFECYCLES, quota_to_proto, timestamp
 from entitle.v1 import entitle_pb2 as pb
 
 
