@@ -15,6 +15,7 @@ from entitle.server.clock import FixedClock, SystemClock
 from entitle.server.config import FAKE_NOW_ENV, ServeConfig, runtime_clock, split_listen
 from entitle.server.faces.grpc.servicer import EntitlementServicer
 from entitle.server.logs import JsonLines
+from entitle.server.service.calls import EntitlementCalls
 from entitle.server.service.pages import (
     PageTokenError,
     decode_page_token,
@@ -199,10 +200,10 @@ class FakeContext:
         raise RuntimeError("aborted")
 
 
-class Calls:
+class Calls(EntitlementCalls):
     """An implementation whose `ping` misbehaves on request: the gRPC face maps what it raises."""
 
-    def __init__(self):
+    def __init__(self):  # no runtime: only ping is called
         self.ran = 0
 
     def ping(self, request, call):

@@ -7,7 +7,7 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Protocol
 
@@ -26,6 +26,7 @@ from entitle.server.service.contracts import ContractFilter, contract_status, se
 from entitle.server.service.failures import (
     Code,
     Failure,
+    classify,
     invalid,
     not_found,
     ticket_failure,
@@ -330,6 +331,24 @@ class EntitlementCalls:
         if self.alerts is None:
             raise Failure(Code.UNIMPLEMENTED, "alerts are not available")
         return self.alerts
+
+    # -- the one entry every face calls ---------------------------------------------------------
+    def handle(self, rpc_name: str, request, call: Call):
+        """Answer one unary call: the response, or a Failure (every exception is classified)."""
+        remaining = call.time_remaining()
+        if remaining is not None and remaining <= 0:
+            raise Failure(Code.DEADLINE_EXCEEDED, "deadline expired before start")
+        try:
+            return getattr(self, implementation_name(rpc_name))(request, call)
+        except Exception as exc:
+            raise classify(exc) from None
+
+    def handle_stream(self, rpc_name: str, request, call: Call) -> Iterator:
+        """Answer one server-streaming call: its messages; a failure ends it as a Failure."""
+        try:
+            yield from getattr(self, implementation_name(rpc_name))(request, call)
+        except Exception as exc:
+            raise classify(exc) from None
 
     @staticmethod
     def _alert_filter(f: pb.AlertFilter) -> None:
