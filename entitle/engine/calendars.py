@@ -16,6 +16,9 @@ Semantics (the decision engine relies on them):
 - Positive minutes from a closed instant start counting at the next opening; zero
   minutes return the start instant itself, even when closed.
 - Every function takes aware datetimes in any zone and returns UTC-aware datetimes.
+- Time ends where datetime does (9999-12-31T23:59:59.999999Z, the Timestamp range's end
+  too): a due time past it is that last instant, and a local date past it (an instant late
+  in 9999 seen from a zone east of UTC) is the last date. Nothing raises near the ends.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ _MINUTE = timedelta(minutes=1)
 _SECOND = timedelta(seconds=1)
 _DAY = timedelta(days=1)
 
+FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)
+LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
+
 Interval = tuple[datetime, datetime]
 
 
@@ -42,6 +48,23 @@ def to_utc(at: datetime, name: str = "instant") -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"{name} {at.isoformat()} has no UTC offset; pass an aware datetime")
     return at.astimezone(UTC)
+
+
+def local_date(at: datetime, zone: ZoneInfo | str) -> date:
+    """The date on the wall clock of `zone` at instant `at`, within the dates there are."""
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    try:
+        return at.astimezone(tz).date()
+    except OverflowError:  # within a day of the range's ends, seen across the date line
+        return date.max if at.year == datetime.max.year else date.min
+
+
+def later(at: datetime, delta: timedelta) -> datetime:
+    """`at + delta`, or the last instant there is when that lies past it."""
+    try:
+        return at + delta
+    except OverflowError:
+        return LAST_INSTANT
 
 
 def local_to_utc(local: datetime, zone: ZoneInfo | str, *, last: bool = False) -> datetime:
@@ -102,12 +125,19 @@ class _Schedule:
         midnight = datetime(d.year, d.month, d.day)
         out = []
         for start_min, end_min in self.cal.week[d.weekday()]:
-            start = local_to_utc(midnight + timedelta(minutes=start_min), self.zone)
-            end_local = midnight + timedelta(minutes=end_min)
-            # The later occurrence only when the interval's last moments are repeated: an
-            # end at the first repeated minute (02:00 on a 03:00 -> 02:00 night) is the first.
-            last = end_min < 1440 and _repeated(end_local - _SECOND, self.zone)
-            end = local_to_utc(end_local, self.zone, last=last)
+            try:
+                start = local_to_utc(midnight + timedelta(minutes=start_min), self.zone)
+            except OverflowError:  # past the end of time (the last day, west of UTC)
+                break
+            try:
+                end_local = midnight + timedelta(minutes=end_min)
+                # The later occurrence only when the interval's last moments are repeated:
+                # an end at the first repeated minute (02:00 on a 03:00 -> 02:00 night) is
+                # the first.
+                last = end_min < 1440 and _repeated(end_local - _SECOND, self.zone)
+                end = local_to_utc(end_local, self.zone, last=last)
+            except OverflowError:
+                end = LAST_INSTANT
             if end > start:
                 out.append((start, end))
         return tuple(out)
@@ -121,13 +151,13 @@ def _schedule(cal: Calendar) -> _Schedule:
 def _intervals(sched: _Schedule, at: datetime, last_day: date | None = None) -> Iterator[Interval]:
     """Disjoint UTC working intervals in time order, from the one containing `at` (or next).
 
-    Without `last_day` the stream is endless; it raises ValueError after SEARCH_DAYS
+    Without `last_day` the stream runs to the end of time; it raises ValueError after SEARCH_DAYS
     consecutive closed days, so a calendar that never opens cannot loop forever.
     """
     if not sched.has_hours:
         raise ValueError(f"calendar {sched.cal.id!r} has no working hours on any weekday")
     # Intervals of earlier local dates end by this date's first instant, so none contains `at`.
-    day = at.astimezone(sched.zone).date()
+    day = local_date(at, sched.zone)
     prev_end: datetime | None = None
     closed_days = 0
     while last_day is None or day <= last_day:
@@ -150,6 +180,8 @@ def _intervals(sched: _Schedule, at: datetime, last_day: date | None = None) -> 
             prev_end = end
             if end > at:
                 yield start, end
+        if day == date.max:  # the end of time: nothing opens after it
+            return
         day += _DAY
 
 
@@ -167,7 +199,7 @@ def add_business_time(cal: Calendar, start: datetime, minutes: float) -> datetim
         if remaining <= available:
             return begin + remaining
         remaining -= available
-    raise AssertionError("unreachable: the interval stream is endless")  # pragma: no cover
+    return LAST_INSTANT  # the stream ends only at the end of time
 
 
 def business_minutes_between(cal: Calendar, a: datetime, b: datetime) -> float:
@@ -177,7 +209,10 @@ def business_minutes_between(cal: Calendar, a: datetime, b: datetime) -> float:
     if b <= a or not sched.has_hours:
         return 0.0
     total = timedelta(0)
-    for begin, end in _intervals(sched, a, last_day=b.astimezone(sched.zone).date() + _DAY):
+    last_day = local_date(b, sched.zone)
+    if last_day < date.max:
+        last_day += _DAY
+    for begin, end in _intervals(sched, a, last_day=last_day):
         if begin >= b:
             break
         total += min(end, b) - max(begin, a)
@@ -189,13 +224,13 @@ def next_opening(cal: Calendar, at: datetime) -> datetime:
     at = to_utc(at, "at")
     for begin, _end in _intervals(_schedule(cal), at):
         return max(begin, at)
-    raise AssertionError("unreachable: the interval stream is endless")  # pragma: no cover
+    return LAST_INSTANT  # the stream ends only at the end of time
 
 
 def due_at(target: TargetSpec, calendars: Mapping[str, Calendar], created_at: datetime) -> datetime:
     """When `target` falls due for a ticket created at `created_at`, on its own clock."""
     if target.clock == "calendar":
-        return to_utc(created_at, "created_at") + timedelta(minutes=target.minutes)
+        return later(to_utc(created_at, "created_at"), timedelta(minutes=target.minutes))
     if target.calendar_id is None:
         raise ValueError(f"business-time target {target.metric!r} names no calendar")
     cal = calendars.get(target.calendar_id)

@@ -14,6 +14,7 @@ from entitle.server.store.base import (
     StoreUnavailable,
     TicketUsage,
     UsageChange,
+    ValueNotStorable,
     redact,
 )
 from entitle.server.store.migrations import check_readable
@@ -35,6 +36,7 @@ __all__ = [
     "StoredAlert",
     "TicketUsage",
     "UsageChange",
+    "ValueNotStorable",
     "open_store",
     "server_pool_size",
 ]
