@@ -42,21 +42,30 @@ def hostile_bundle(root: Path) -> Path:
     return bundle
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    """{"sqlite": server, "postgresql": server}: the same bundle, the same fixed clock."""
+@contextlib.contextmanager
+def pg_schema():
+    """A PostgreSQL schema of its own for a module's server (skips when none is up)."""
     base = os.environ.get(PG_ENV)
     if not base:
         if os.environ.get(REQUIRE_PG_ENV):
             pytest.fail(f"{REQUIRE_PG_ENV} is set but {PG_ENV} is not: PostgreSQL is not up")
-        pytest.skip("PostgreSQL not available (set ENTITLE_TEST_PG): both stores are compared")
+        pytest.skip("PostgreSQL not available (set ENTITLE_TEST_PG)")
+    schema = _pg_schema(base)
+    try:
+        yield next(schema)
+    finally:
+        schema.close()  # drops it
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """{"sqlite": server, "postgresql": server}: the same bundle, the same fixed clock."""
     root = tmp_path_factory.mktemp("hostile")
     bundle = hostile_bundle(root)
-    schema = _pg_schema(base)
     with contextlib.ExitStack() as stack:
-        stack.callback(schema.close)  # drops the schema
+        pg_url = stack.enter_context(pg_schema())
         sqlite = stack.enter_context(in_process(bundle, f"sqlite:///{root / 'e.db'}"))
-        pg = stack.enter_context(in_process(bundle, next(schema)))
+        pg = stack.enter_context(in_process(bundle, pg_url))
         yield {"sqlite": sqlite, "postgresql": pg}
 
 
