@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -50,7 +51,21 @@ _INT64 = frozenset({
 })
 _FLOATS = frozenset({FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT})
 
-Check = Callable[[object, str], None]  # (value, field path) -> None, or raises Failure
+# One value's problem in words, or None: (value) -> str | None. Paths are built only for
+# the value at fault, so a request that passes costs one look at each set field.
+Check = Callable[[object], str | None]
+
+
+@dataclass(frozen=True)
+class _Field:
+    """How the walk treats one field: its check, or the message or map to descend into."""
+
+    name: str
+    check: Check | None  # scalars, Timestamps; None for messages and maps
+    repeated: bool
+    entry_of_map: bool  # a oneof member of a map's value message: named by the entry's key
+    key_check: Check | None = None  # maps only
+    value_check: Check | None = None  # maps of scalars only
 
 
 def check_request(message: Message) -> None:
@@ -59,64 +74,67 @@ def check_request(message: Message) -> None:
 
 
 def _check_message(message: Message, prefix: str, *, in_map_value: bool) -> None:
-    checks = _checks(message.DESCRIPTOR)
+    plan = _plan(message.DESCRIPTOR)
     for fd, value in message.ListFields():  # set fields only: defaults are always accepted
-        # A map value's oneof member is the entry itself: `ticket.attributes.tier`.
-        path = prefix[:-1] if in_map_value and fd.containing_oneof else prefix + fd.name
-        check = checks.get(fd.number)
-        if _is_map(fd):
-            _check_map(fd, value, path)
-        elif fd.is_repeated:
-            for item in value:
-                _one(fd, check, item, path)
-        else:
-            _one(fd, check, value, path)
-
-
-def _one(fd: FieldDescriptor, check: Check | None, value, path: str) -> None:
-    if check is not None:
-        check(value, path)
-    elif fd.message_type is not None:
-        _check_message(value, path + ".", in_map_value=False)
-
-
-def _check_map(fd: FieldDescriptor, entries, path: str) -> None:
-    entry = fd.message_type
-    key_fd, value_fd = entry.fields_by_name["key"], entry.fields_by_name["value"]
-    key_check = _checks(entry).get(key_fd.number)
-    value_check = _checks(entry).get(value_fd.number)
-    for key in entries:
-        if key_check is not None:
-            key_check(key, path)  # a bad key cannot name its entry: the map is at fault
-        value = entries[key]
-        item = f"{path}.{key}"
-        if value_check is not None:
-            value_check(value, item)
-        elif value_fd.message_type is not None:
-            _check_message(value, item + ".", in_map_value=True)
-
-
-@functools.cache
-def _is_map(fd: FieldDescriptor) -> bool:
-    return fd.message_type is not None and fd.message_type.GetOptions().map_entry
-
-
-@functools.cache
-def _checks(descriptor: Descriptor) -> dict[int, Check]:
-    """Per field number, the check of one value of that field (messages are walked)."""
-    out: dict[int, Check] = {}
-    for fd in descriptor.fields:
-        check = _check_for(fd)
+        field = plan[fd.number]
+        check = field.check
         if check is not None:
-            out[fd.number] = check
+            for item in value if field.repeated else (value,):
+                problem = check(item)
+                if problem is not None:
+                    raise invalid(_path(prefix, field, in_map_value), problem)
+        elif field.key_check is not None:
+            _check_map(field, value, prefix + field.name)
+        else:
+            _check_message(value, prefix + field.name + ".", in_map_value=False)
+
+
+def _path(prefix: str, field: _Field, in_map_value: bool) -> str:
+    # A map value's oneof member is the entry itself: `ticket.attributes.tier`.
+    return prefix[:-1] if in_map_value and field.entry_of_map else prefix + field.name
+
+
+def _check_map(field: _Field, entries, path: str) -> None:
+    for key in entries:
+        problem = field.key_check(key)
+        if problem is not None:  # a bad key cannot name its entry: the map is at fault
+            raise invalid(path, f"key {_shown(key)} {problem}")
+        value = entries[key]
+        if field.value_check is None:
+            _check_message(value, f"{path}.{key}.", in_map_value=True)
+        elif (problem := field.value_check(value)) is not None:
+            raise invalid(f"{path}.{key}", problem)
+
+
+@functools.cache
+def _plan(descriptor: Descriptor) -> dict[int, _Field]:
+    """Per field number, how to walk it (computed once per message type)."""
+    out = {}
+    for fd in descriptor.fields:
+        entry = fd.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            key_fd, value_fd = entry.fields_by_name["key"], entry.fields_by_name["value"]
+            out[fd.number] = _Field(
+                fd.name, None, False, False,
+                key_check=_check_for(key_fd) or _accept,
+                value_check=_check_for(value_fd),
+            )
+        else:
+            out[fd.number] = _Field(
+                fd.name, _check_for(fd), fd.is_repeated, fd.containing_oneof is not None
+            )
     return out
+
+
+def _accept(value: object) -> None:
+    return None
 
 
 def _check_for(fd: FieldDescriptor) -> Check | None:
     if fd.type == FieldDescriptor.TYPE_STRING:
         kind = TextKind.FREE_TEXT if fd.full_name in FREE_TEXT else TextKind.IDENTIFIER
-        return functools.partial(_string, kind, MAX_CHARS.get(fd.full_name, MAX_TEXT),
-                                 fd.full_name.endswith("Entry.key"))
+        return functools.partial(text_problem, kind=kind,
+                                 limit=MAX_CHARS.get(fd.full_name, MAX_TEXT))
     if fd.type == FieldDescriptor.TYPE_ENUM:
         return functools.partial(_enum, fd.enum_type)
     if fd.type in _INT64:
@@ -125,13 +143,9 @@ def _check_for(fd: FieldDescriptor) -> Check | None:
         return _finite
     if fd.message_type is not None and fd.message_type.full_name == TIMESTAMP:
         return _timestamp
-    return None
-
-
-def _string(kind: TextKind, limit: int, is_key: bool, value: str, path: str) -> None:
-    problem = text_problem(value, kind, limit)
-    if problem is not None:
-        raise invalid(path, f"key {_shown(value)} {problem}" if is_key else problem)
+    if fd.type == FieldDescriptor.TYPE_MESSAGE:
+        return None  # walked
+    return _accept  # bool, int32 (their rules belong to their calls)
 
 
 def _shown(value: str, limit: int = 40) -> str:
@@ -140,32 +154,28 @@ def _shown(value: str, limit: int = 40) -> str:
     return text + "..." if len(value) > limit else text
 
 
-def _enum(enum_type, value: int, path: str) -> None:
-    if value not in enum_type.values_by_number:
-        names = [v.name for v in enum_type.values if v.number]
-        raise invalid(
-            path,
-            f"{value} is not a {enum_type.name} value (known: {', '.join(names)})",
-        )
+def _enum(enum_type, value: int) -> str | None:
+    if value in enum_type.values_by_number:
+        return None
+    names = ", ".join(v.name for v in enum_type.values if v.number)
+    return f"{value} is not a {enum_type.name} value (known: {names})"
 
 
-def _int64(value: int, path: str) -> None:
-    if value > MAX_INT64:
-        raise invalid(path, f"{value} is larger than {MAX_INT64} (2^63 - 1)")
+def _int64(value: int) -> str | None:
+    return f"{value} is larger than {MAX_INT64} (2^63 - 1)" if value > MAX_INT64 else None
 
 
-def _finite(value: float, path: str) -> None:
-    if not math.isfinite(value):
-        raise invalid(path, f"must be a finite number, got {value!r}")
+def _finite(value: float) -> str | None:
+    return None if math.isfinite(value) else f"must be a finite number, got {value!r}"
 
 
-def _timestamp(ts, path: str) -> None:
+def _timestamp(ts) -> str | None:
     seconds, nanos = ts.seconds, ts.nanos
     if not 0 <= nanos < 10**9:
-        raise invalid(path, f"nanos {nanos} is not within 0 to 999999999")
+        return f"nanos {nanos} is not within 0 to 999999999"
     if EARLIEST_SECONDS <= seconds <= MAX_SECONDS:
-        return
+        return None
     if MIN_SECONDS <= seconds < EARLIEST_SECONDS:
         at = (EPOCH + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
-        raise invalid(path, f"{at} is before {EARLIEST.date()}: instants lie in {INSTANT_RANGE}")
-    raise invalid(path, f"seconds={seconds} is not an instant in {INSTANT_RANGE}")
+        return f"{at} is before {EARLIEST.date()}: instants lie in {INSTANT_RANGE}"
+    return f"seconds={seconds} is not an instant in {INSTANT_RANGE}"
