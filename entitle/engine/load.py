@@ -11,8 +11,10 @@ file with a problem, goes through the reference path, which words the diagnostic
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -819,7 +821,10 @@ def load_file(path: Path, display: str | None = None) -> tuple[list[Document], l
     """Read, bound and decode one file, then load its documents."""
     display = display or display_path(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read forever
+            return [], [Diagnostic(display, 1, 1, _not_regular(info.st_mode))]
+        size = info.st_size
         if size > MAX_FILE_BYTES:
             return [], [Diagnostic(
                 display, 1, 1,
@@ -827,7 +832,7 @@ def load_file(path: Path, display: str | None = None) -> tuple[list[Document], l
             )]
         raw = path.read_bytes()
     except OSError as exc:
-        return [], [Diagnostic(display, 1, 1, f"cannot read file: {exc.strerror}")]
+        return [], [Diagnostic(display, 1, 1, _unreadable(path, exc))]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -838,36 +843,137 @@ def load_file(path: Path, display: str | None = None) -> tuple[list[Document], l
 
 
 def display_path(path: Path) -> str:
-    """Paths in messages: relative to the working directory when under it."""
+    """Paths in messages: relative to the working directory when under it (a link keeps its
+    own name: it is what the author sees in the bundle)."""
+    cwd = Path.cwd().resolve()
+    for absolute in (Path(os.path.abspath(path)), Path(os.path.realpath(path.parent), path.name)):
+        try:
+            return str(absolute.relative_to(cwd))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _not_regular(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISDIR, "a directory"))
+    what = next((noun for test, noun in kinds if test(mode)), "not a regular file")
+    return f"{what}, not a regular file; a policy file must be a regular file (or a link to one)"
+
+
+def _unreadable(path: Path, exc: OSError) -> str:
+    """Why a bundle entry cannot be read, in words: a broken link names where it points."""
+    target = _link_target(path)
+    if target is not None and exc.errno == errno.ELOOP:
+        return (f"symlink loop: the link to {target} leads back to itself; fix the link or "
+                "remove it")
+    if target is not None and isinstance(exc, FileNotFoundError):
+        return f"dangling symlink: it points at {target}, which does not exist; fix the link " \
+               "or remove it"
+    return f"cannot read file: {exc.strerror}"
+
+
+def _link_target(path: Path) -> str | None:
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
-def bundle_files(root: Path) -> Iterator[Path]:
+@dataclass(frozen=True)
+class BundleEntries:
+    """What a bundle directory holds: the files to read, and entries that cannot be read."""
+
+    files: list[Path]  # regular files and links to them, each real file once, sorted
+    broken: list[tuple[Path, str]]  # (entry, why): reported by every reader, never skipped
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def walk_bundle(root: Path) -> BundleEntries:
     """Every file under root but hidden ones: a name starting with `.` anywhere below root
-    (.git/, .github/workflows/ci.yml, .editor.yaml) is never policy."""
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]  # not even walked into
-        for name in names:
-            path = Path(folder, name)
-            if not name.startswith(".") and path.is_file():
-                yield path
+    (.git/, .github/workflows/ci.yml, .editor.yaml) is never policy, nor walked into.
+
+    Links are followed when they stay inside the bundle (a Kubernetes ConfigMap's
+    `plans.yaml -> ..data/plans.yaml` too); a file reached by several paths is read once.
+    A dangling link, a link loop, a link to a directory that contains it and a link out of
+    the bundle are `broken` (the caller reports those with a policy file's name or that
+    lead to directories), as are FIFOs, sockets and devices.
+    """
+    top = root.resolve()
+    found: list[tuple[bool, Path, Path]] = []  # (reached through a link, path, real path)
+    broken: list[tuple[Path, str]] = []
+    seen = {top}
+    pending = [(root, top, False)]
+    while pending:
+        folder, real_folder, linked = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            broken.append((folder, f"cannot read directory: {exc.strerror}"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(folder, entry.name)
+            try:
+                info = path.stat()  # follows links
+            except OSError as exc:
+                broken.append((path, _unreadable(path, exc)))
+                continue
+            real = path.resolve() if entry.is_symlink() else real_folder / entry.name
+            if not _within(real, top):
+                broken.append((path, f"symlink to {real}, outside the bundle: policy is only "
+                                     "read from inside the bundle directory; copy the file in"))
+            elif stat.S_ISDIR(info.st_mode):
+                if _within(real_folder, real):
+                    broken.append((path, f"symlink loop: the link to {_link_target(path)} "
+                                         "leads to a directory that contains it; remove it"))
+                elif real not in seen:
+                    seen.add(real)
+                    pending.append((path, real, linked or entry.is_symlink()))
+            elif not stat.S_ISREG(info.st_mode):
+                broken.append((path, _not_regular(info.st_mode)))
+            else:
+                found.append((linked or entry.is_symlink(), path, real))
+    files: dict[Path, Path] = {}  # real path -> its own path, else the first link to it
+    for _, path, real in sorted(found):
+        files.setdefault(real, path)
+    return BundleEntries(sorted(files.values()), sorted(broken))
+
+
+def bundle_files(root: Path) -> list[Path]:
+    """The readable files of a bundle (see `walk_bundle`)."""
+    return walk_bundle(root).files
+
+
+def is_policy_name(path: Path) -> bool:
+    return path.name.endswith(POLICY_SUFFIXES) and not path.name.endswith(SUITE_SUFFIXES)
 
 
 def policy_files(root: Path) -> list[Path]:
     """Every policy file under root, sorted; test suites are not policy."""
-    return sorted(
-        p for p in bundle_files(root)
-        if p.name.endswith(POLICY_SUFFIXES) and not p.name.endswith(SUITE_SUFFIXES)
-    )
+    return [p for p in bundle_files(root) if is_policy_name(p)]
+
+
+def bundle_problems(entries: BundleEntries) -> list[Diagnostic]:
+    """A located error for each entry that holds, or may hold, policy and cannot be read:
+    one named as policy or a suite, a directory, or any broken link (it may have led to a
+    directory)."""
+    return [
+        Diagnostic(display_path(path), 1, 1, why) for path, why in entries.broken
+        if path.name.endswith(POLICY_SUFFIXES) or path.is_dir() or not path.exists()
+    ]
 
 
 def load_bundle_files(root: Path) -> tuple[list[Document], list[Diagnostic], list[Path]]:
+    entries = walk_bundle(root)
     documents: list[Document] = []
-    diagnostics: list[Diagnostic] = []
-    files = policy_files(root)
+    diagnostics = bundle_problems(entries)
+    files = [p for p in entries.files if is_policy_name(p)]
     for path in files:
         docs, diags = load_file(path)
         documents += docs
