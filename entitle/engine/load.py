@@ -12,6 +12,7 @@ file with a problem, goes through the reference path, which words the diagnostic
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import stat
@@ -33,16 +34,7 @@ POLICY_SUFFIXES = (".yaml", ".yml")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 _FLOAT = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$")
-_PLAIN_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:timestamp",
-    "tag:yaml.org,2002:seq",
-    "tag:yaml.org,2002:map",
-}
+_YAML_TAG = "tag:yaml.org,2002:"
 
 Pointer = tuple[str | int, ...]
 
@@ -137,6 +129,8 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _IMPLICIT_TAGS = {"<<": _MERGE_TAG, "=": "tag:yaml.org,2002:value"}  # PyYAML's, for plain `<<`, `=`
 _MERGE = object()  # a mapping's pending key when its next value is merged in (`<<`)
 _MERGE_HINT = "`<<` merges mappings: write `<<: *name` (an anchored mapping) or `<<: [*a, *b]`"
+_UNCLOSED = ("found unexpected end of stream", "found unexpected document indicator")
+_MAPPING_IN_VALUE = "mapping values are not allowed in this context"
 _DOCUMENT_START = re.compile(r"^---(?=[ \t\r\n]|\Z)", re.M)
 _BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # line breaks as libyaml counts them
 # What libyaml's reader refuses (YAML 1.1's printable set); surrogates cannot be encoded
@@ -150,11 +144,6 @@ def _scalar_tag(event: yaml.ScalarEvent) -> str | None:
     if event.tag is None or event.tag == "!":
         return _IMPLICIT_TAGS.get(event.value) if event.implicit[0] else None
     return event.tag
-
-
-def _collection_tag(event: yaml.CollectionStartEvent) -> str | None:
-    """A collection's explicit tag; None for plain data."""
-    return None if event.tag in (None, "!") else event.tag
 
 
 class _Window:
@@ -277,6 +266,16 @@ class _Builder:
         if mark is None:
             return _LoadError(self.line0 + 1, 1, f"YAML syntax error: {problem}")
         opened = exc.context_mark
+        if exc.context == "while scanning a quoted scalar" and opened is not None and \
+                exc.problem in _UNCLOSED:  # the cause is where the quote opened, not the end
+            index = self._offset(mark)
+            quote = self.text[self._offset(opened):self._offset(opened) + 1]
+            return _LoadError(opened.line + 1 + self.line0, opened.column + 1,
+                              f"YAML syntax error: this quoted string is never closed; add the "
+                              f"closing {quote} where the value ends", index)
+        if exc.problem == _MAPPING_IN_VALUE and (fix := self._quote_hint(mark)):
+            return _LoadError(mark.line + 1 + self.line0, mark.column + 1,
+                              f"YAML syntax error: {fix}", self._offset(mark))
         if exc.problem and exc.context and opened and mark is not opened and \
                 opened.line != mark.line:
             problem += (f" {exc.context} that starts at line {opened.line + 1 + self.line0}:"
@@ -286,6 +285,24 @@ class _Builder:
             problem = "a tab cannot indent YAML; indent with spaces"
         return _LoadError(mark.line + 1 + self.line0, mark.column + 1,
                           f"YAML syntax error: {problem}", index)
+
+    def _quote_hint(self, mark: yaml.Mark) -> str | None:
+        """For `name: Support: Paris desk`: the `: ` in a plain value starts a mapping, where
+        a mapping cannot be; say so and show the value quoted (None: not that case)."""
+        index = self._offset(mark)
+        start = self.text.rfind("\n", 0, index) + 1
+        end = self.text.find("\n", index)
+        line = self.text[start:len(self.text) if end < 0 else end].rstrip("\r")
+        head = re.match(r"\s*(?:-\s+)*[^\s:#'\"][^:#]*?:\s+", line)
+        if head is None or head.end() > index - start or line[index - start:index - start + 1] \
+                != ":":
+            return None
+        value = re.sub(r"\s+#.*$", "", line[head.end():]).rstrip()
+        if value[:1] in ("'", '"', "[", "{", "|", ">", "&", "*", "!"):
+            return None
+        quoted = json.dumps(value, ensure_ascii=False)
+        return ("a colon followed by a space cannot be inside a plain value (it would start a "
+                f"mapping); quote the value: {head.group().strip()} {clip(quoted)}")
 
     def _character_error(self, index: int) -> _LoadError:
         line, line_start = self._line_of(index)
@@ -415,19 +432,18 @@ class _Builder:
             if tag == _MERGE_TAG:
                 raise self._error(event, "`<<` merges only as a key (`<<: *name`); "
                                          'quote it ("<<") for the text')
-            if tag is not None and tag not in _PLAIN_TAGS:
-                raise self._error(event, _tag_message(tag))
+            if tag is not None or event.tag is not None:
+                raise self._error(event, _tag_message(event.tag or tag, event))
         self._attach(frame, _scalar(event.value, event.style))
 
     def _key(self, frame: _Frame, event: yaml.ScalarEvent) -> None:
         """A key is its text (`1:` is "1", `=:` is "="); a plain `<<` merges; explicit tags
         other than YAML's own are refused as they are on values."""
         key: object = event.value
-        if event.tag is not None or key == "<<":
-            tag = _scalar_tag(event)
-            if event.tag not in (None, "!", _MERGE_TAG) and tag not in _PLAIN_TAGS:
-                raise self._error(event, _tag_message(event.tag))
-            key = _MERGE if tag == _MERGE_TAG else key
+        if event.tag is not None:  # a key is always text: nothing to quote
+            raise self._error(event, _tag_message(event.tag))
+        if key == "<<" and event.implicit[0]:
+            key = _MERGE
         mark = event.start_mark
         seen = frame.seen
         assert seen is not None
@@ -477,9 +493,8 @@ class _Builder:
             raise self._error(event, "mapping keys must be plain strings")
         value: list | dict = [] if type(event) is yaml.SequenceStartEvent else {}
         pointer = self._place(frame, event)
-        tag = _collection_tag(event)
-        if tag is not None and tag not in _PLAIN_TAGS:
-            raise self._error(event, _tag_message(tag))
+        if event.tag is not None:
+            raise self._error(event, _tag_message(event.tag))
         if pointer is None:
             new = self._merged(frame, event, value)  # type: ignore[arg-type]
         else:
@@ -562,8 +577,15 @@ def _merge(frame: _Frame) -> None:
                     sink[(*frame.pointer, *sub)] = mark
 
 
-def _tag_message(tag: str) -> str:
-    return f"tag {clip(tag)!r} is not allowed: policy files hold plain data only"
+def _tag_message(tag: str, scalar: yaml.ScalarEvent | None = None) -> str:
+    """Every tag is refused, YAML's own (`!!str`) too: a policy is plain data, and quotes say
+    "text" in every YAML reader; `!!int "5"` or `!!bool yes` would read unlike the schema."""
+    shown = "!!" + tag.removeprefix(_YAML_TAG) if tag.startswith(_YAML_TAG) else tag
+    message = f"tag {clip(shown)!r} is not allowed: policy files hold plain data only"
+    if scalar is None:
+        return f"{message}; remove it"
+    quoted = json.dumps(clip(scalar.value, 40), ensure_ascii=False)
+    return f"{message}; remove it, and quote the value ({quoted}) for text"
 
 
 def load_text(text: str, display: str, *, fast: bool = True
