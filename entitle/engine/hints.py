@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import heapq
 import itertools
@@ -9,7 +10,9 @@ import re
 import zoneinfo
 from collections import Counter
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import cache, lru_cache
+from importlib import resources
 
 
 @cache
@@ -68,15 +71,56 @@ class Closest:
         return best[1] if best else None
 
 
+class Meant:
+    """The name a mistyped one most likely means: the same in another case (`SLA`: `Sla`),
+    else the closest by spelling (`Closest`), else one it starts with at a word break
+    (`reset_frequncy`: `reset`), else the shortest one it begins (`gold`: `gold-support`)."""
+
+    MIN_PREFIX = 3
+
+    def __init__(self, choices: Iterable[str]):
+        words = sorted(set(map(str, choices)))
+        self.spelling = Closest(words)
+        self._sorted = words
+        self._set = frozenset(words)
+        self._lower: dict[str, str] = {}
+        for w in words:
+            self._lower.setdefault(w.lower(), w)
+
+    def __call__(self, word: str) -> str | None:
+        same = self._lower.get(word.lower()) if word not in self._set else None
+        return same or self.spelling(word) or self._prefix(word)
+
+    def _prefix(self, word: str) -> str | None:
+        for end in range(len(word) - 1, self.MIN_PREFIX - 1, -1):  # the longest choice first
+            if word[end] in "_-. " and word[:end] in self._set:
+                return word[:end]
+        if len(word) < self.MIN_PREFIX:
+            return None
+        at = bisect.bisect_left(self._sorted, word)
+        longer = list(itertools.takewhile(lambda w: w.startswith(word), self._sorted[at:at + 64]))
+        return min(longer, key=lambda w: (len(w), w)) if longer else None
+
+
 @lru_cache(maxsize=64)
+def _meant(choices: frozenset[str]) -> Meant:
+    return Meant(choices)
+
+
 def _closest(choices: frozenset[str]) -> Closest:
-    return Closest(choices)
+    return _meant(choices).spelling
+
+
+def meant(word: object, choices: Iterable[str]) -> str | None:
+    """What `word` most likely means among `choices` (see `Meant`; a frozenset is indexed
+    only once)."""
+    pool = choices if isinstance(choices, frozenset) else frozenset(map(str, choices))
+    return _meant(pool)(str(word))
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str:
-    """'; did you mean X?' for the closest of `choices` (a frozenset is indexed only once)."""
-    pool = choices if isinstance(choices, frozenset) else frozenset(map(str, choices))
-    return suggestion(_closest(pool)(str(word)))
+    """'; did you mean X?' for what `word` most likely means among `choices`."""
+    return suggestion(meant(word, choices))
 
 
 def suggestion(close: str | None) -> str:
@@ -120,3 +164,60 @@ def zone_suggestion(value: str) -> str | None:
             return close
     close = _closest(frozenset(cities[""]))(city)
     return cities[""][close] if close else _closest(iana_zones())(value)
+
+
+# Abbreviations are read from tzdata itself: what each zone's clocks were called mid-January
+# and mid-July of each year in this window (a fixed window: the engine reads no clock).
+_ABBREVIATION_YEARS = range(2015, 2036)
+_ABBREVIATION = re.compile(r"[A-Z]{2,6}")
+_SHOWN_ZONES = 3
+
+
+@cache
+def _zones_by_abbreviation() -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for name in iana_zones():
+        zone = zoneinfo.ZoneInfo(name)
+        for year in _ABBREVIATION_YEARS:
+            for month in (1, 7):
+                at = datetime(year, month, 15, 12, tzinfo=UTC).astimezone(zone)
+                out.setdefault(str(at.tzname()), set()).add(name)
+    return {abbreviation: frozenset(zones) for abbreviation, zones in out.items()}
+
+
+@cache
+def _zone_rank() -> dict[str, tuple[int, int]]:
+    """Zones tzdata lists as representative now (zonenow.tab) first, then its canonical zones
+    (zone1970.tab), those shared by more countries first; other names (links) are not ranked."""
+    rank: dict[str, tuple[int, int]] = {}
+    for tier, table in enumerate(("zonenow.tab", "zone1970.tab")):
+        try:
+            text = resources.files("tzdata.zoneinfo").joinpath(table).read_text()
+        except (FileNotFoundError, ModuleNotFoundError):
+            continue
+        for line in text.splitlines():
+            fields = line.split("\t")
+            if line.startswith("#") or len(fields) < 3:
+                continue
+            rank.setdefault(fields[2], (tier, -len(fields[0].split(","))))
+    return rank
+
+
+def zone_abbreviation(value: str) -> str | None:
+    """For `CEST`, `PST`: say it is an abbreviation and name IANA zones that use it (None: not
+    one). A zone named like an abbreviation (`EST`, `CET`) is a zone and never gets here."""
+    if not _ABBREVIATION.fullmatch(value.strip()):
+        return None
+    users = _zones_by_abbreviation().get(value.strip(), frozenset())
+    rank = _zone_rank()
+    ranked = sorted((z for z in users if z in rank), key=lambda z: (rank[z], z))
+    if not ranked:
+        return None
+    shown = _one_of_zones(ranked[:_SHOWN_ZONES])
+    more = f" ({len(ranked)} zones use {value.strip()})" if len(ranked) > _SHOWN_ZONES else ""
+    return ("that is an abbreviation (an offset, not a place's daylight-saving rules); write "
+            f"the IANA zone of the place, e.g. {shown}{more}")
+
+
+def _one_of_zones(zones: list[str]) -> str:
+    return zones[0] if len(zones) == 1 else f"{', '.join(zones[:-1])} or {zones[-1]}"

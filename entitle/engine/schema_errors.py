@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from calendar import month_name, monthrange
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache, lru_cache, partial
 from importlib import resources
 from pathlib import Path
@@ -16,6 +16,7 @@ import jsonschema_rs
 from entitle.engine.diagnostics import Diagnostic
 from entitle.engine.hints import (
     did_you_mean,
+    meant,
 )
 from entitle.engine.load import Document
 from entitle.engine.wording import article, label_of, one_of, shown
@@ -130,7 +131,8 @@ def _fitting_branch(error: jsonschema.ValidationError) -> list | None:
     return None
 
 
-def _explain(doc: Document, root: dict, error: jsonschema.ValidationError) -> list[Diagnostic]:
+def _explain(doc: Document, root: dict, error: jsonschema.ValidationError,
+             typos: Typos = frozenset()) -> list[Diagnostic]:
     """One schema error as located diagnostics that say what is wrong and how to fix it."""
     pointer = tuple(error.absolute_path)
     label, value, check = label_of(pointer), error.instance, error.validator
@@ -153,7 +155,7 @@ def _explain(doc: Document, root: dict, error: jsonschema.ValidationError) -> li
     if check in ("oneOf", "anyOf"):
         branch = _fitting_branch(error)
         if branch is not None:
-            return [d for sub in branch for d in _explain(doc, root, sub)]
+            return [d for sub in branch for d in _explain(doc, root, sub, typos)]
         if hint:
             message = f"{shown(value)} is {hint}"
         else:
@@ -164,6 +166,8 @@ def _explain(doc: Document, root: dict, error: jsonschema.ValidationError) -> li
     if check == "required":
         out = []
         for name in (n for n in error.validator_value if n not in value):
+            if (pointer, name) in typos:
+                continue
             fix = _choices(root, schema, pointer, name)
             message = (f"{condition} needs `{name}`{fix}" if condition
                        else f"missing required field {name!r}{where}{fix}")
@@ -343,7 +347,34 @@ def schema_diagnostics(doc: Document, name: str) -> list[Diagnostic]:
     validator = schema_validator(name)
     if validator is None:
         return []
+    errors = list(validator.iter_errors(doc.data))
+    typos = _typos(errors)
     out: dict[Diagnostic, None] = {}
-    for error in validator.iter_errors(doc.data):
-        out.update(dict.fromkeys(_explain(doc, validator.schema, error)))
+    for error in errors:
+        out.update(dict.fromkeys(_explain(doc, validator.schema, error, typos)))
     return list(out)
+
+
+Typos = frozenset[tuple[tuple, str]]  # (pointer of an object, a field an unknown key there means)
+
+
+def _typos(errors: list[jsonschema.ValidationError]) -> Typos:
+    """The fields that unknown keys probably mean (`limt`: limit), by object: a missing field
+    that a typo there means is that typo's error, said once at the typo."""
+    out = set()
+    for error in _with_branches(errors):
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            schema = error.schema if isinstance(error.schema, dict) else {}
+            allowed = frozenset((schema.get("properties") or {}).keys())
+            pointer = tuple(error.absolute_path)
+            for key in error.instance:
+                if key not in allowed and (name := meant(key, allowed)) is not None:
+                    out.add((pointer, name))
+    return frozenset(out)
+
+
+def _with_branches(errors: Iterable[jsonschema.ValidationError]
+                   ) -> Iterator[jsonschema.ValidationError]:
+    for error in errors:
+        yield error
+        yield from _with_branches(error.context or ())

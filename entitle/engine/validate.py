@@ -25,10 +25,11 @@ from entitle.engine.checks.suite import suite_references
 from entitle.engine.compile import merged_contract
 from entitle.engine.diagnostics import Diagnostic
 from entitle.engine.hints import (
-    Closest,
+    Meant,
     did_you_mean,
     iana_zones,
     suggestion,
+    zone_abbreviation,
     zone_suggestion,
 )
 from entitle.engine.load import MAX_FILE_BYTES, Document
@@ -129,7 +130,7 @@ def _semantic(valid: dict[str, list[Document]], invalid: dict[str, set[str]],
                 seen[ident] = doc
         ids[kind] = seen
 
-    closest: dict[str, Closest] = {}
+    closest: dict[str, Meant] = {}
 
     def ref(doc: Document, field: str, kind: str) -> None:
         value = doc.data.get(field)
@@ -137,7 +138,7 @@ def _semantic(valid: dict[str, list[Document]], invalid: dict[str, set[str]],
                 unloaded.may_define(value):
             return
         if kind not in closest:
-            closest[kind] = Closest(ids[kind])
+            closest[kind] = Meant(ids[kind])
         noun = {"ContractTemplate": "template", "Sla": "SLA"}.get(kind, kind.lower())
         out.append(doc.diagnostic(
             (field,), f"unknown {noun} {value!r}{suggestion(closest[kind](value))}"
@@ -146,9 +147,9 @@ def _semantic(valid: dict[str, list[Document]], invalid: dict[str, set[str]],
     def zone(doc: Document, field: str = "timezone") -> None:
         value = doc.data.get(field)
         if value is not None and value not in iana_zones():
-            out.append(doc.diagnostic(
-                (field,), f"unknown IANA time zone {value!r}{suggestion(zone_suggestion(value))}"
-            ))
+            abbreviation = zone_abbreviation(str(value))
+            fix = f": {abbreviation}" if abbreviation else suggestion(zone_suggestion(value))
+            out.append(doc.diagnostic((field,), f"unknown IANA time zone {value!r}{fix}"))
 
     for doc in valid["Calendar"]:
         zone(doc)

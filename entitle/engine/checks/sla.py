@@ -14,9 +14,17 @@ from entitle.engine.wording import article, label_of, one_of, shown
 
 
 def sla_targets(doc: Document, calendars: dict[str, Document] | None = None) -> list[Diagnostic]:
+    """Each target's duration, and business time only with a calendar: a `clock: business`
+    for the whole SLA without one is one error at that line, not one per target it sets."""
     out = []
     data = doc.data
     default_clock = data.get("clock") or ("business" if data.get("calendar") else "calendar")
+    if default_clock == "business" and not data.get("calendar"):
+        out.append(doc.diagnostic(
+            ("clock",), "`clock: business` needs the SLA's `calendar` (business time is "
+            "counted on a calendar's working hours); add `calendar: <id>` or write "
+            "`clock: calendar`",
+        ))
     blocks = [(("targets",), data.get("targets") or {})]
     blocks += [
         (("rules", i, "targets"), r.get("targets") or {})
@@ -26,8 +34,9 @@ def sla_targets(doc: Document, calendars: dict[str, Document] | None = None) -> 
         for priority, metrics in targets.items():
             for metric, value in (metrics or {}).items():
                 pointer = (*prefix, priority, metric)
-                clock = default_clock
+                clock, own = default_clock, False
                 if isinstance(value, dict):
+                    own = "clock" in value
                     clock = value.get("clock", clock)
                     pointer, value = (*pointer, "within"), value.get("within")
                 try:
@@ -36,10 +45,11 @@ def sla_targets(doc: Document, calendars: dict[str, Document] | None = None) -> 
                     out.append(doc.diagnostic(pointer, str(exc)))
                     continue
                 if clock == "business" and not data.get("calendar"):
-                    out.append(doc.diagnostic(
-                        pointer, "a business-time target needs the SLA's `calendar`; add one "
-                        "or use {within: ..., clock: calendar}",
-                    ))
+                    if own:  # else said once, at the SLA's `clock:`
+                        out.append(doc.diagnostic(
+                            (*pointer[:-1], "clock"), "a business-time target needs the SLA's "
+                            "`calendar`; add one or use {within: ..., clock: calendar}",
+                        ))
                 elif clock == "business":
                     calendar = (calendars or {}).get(data["calendar"])
                     out += _days_in_business_time(doc, pointer, str(value), calendar)

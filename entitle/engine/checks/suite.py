@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from entitle.engine.diagnostics import Diagnostic
 from entitle.engine.hints import (
-    Closest,
+    Meant,
     did_you_mean,
     suggestion,
 )
@@ -50,12 +50,12 @@ def suite_references(doc: Document, contracts: frozenset[str] | None) -> list[Di
 def _usage_contracts(doc: Document, lists: list[tuple[tuple, object]],
                      known: frozenset[str]) -> list[Diagnostic]:
     out = []
-    closest: list[Closest] = []  # built on the first unknown id only: bundles are large
+    closest: list[Meant] = []  # built on the first unknown id only: bundles are large
     for pointer, entries in lists:
         for j, entry in enumerate(entries if isinstance(entries, list) else ()):
             cid = mapping(entry).get("contract_id")
             if isinstance(cid, str) and cid not in known:
-                closest = closest or [Closest(known)]
+                closest = closest or [Meant(known)]
                 out.append(doc.diagnostic((*pointer, j, "contract_id"),
                                           f"unknown contract {cid!r}{suggestion(closest[0](cid))}"))
     return out
