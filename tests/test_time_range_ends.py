@@ -8,12 +8,16 @@ is open-ended, a due time past the last instant is the last instant, and nothing
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from entitle.engine import reports
+from entitle.engine.bundle import compile_or_raise
 from entitle.engine.calendars import (
     FIRST_INSTANT,
     LAST_INSTANT,
@@ -27,6 +31,9 @@ from entitle.engine.calendars import (
 from entitle.engine.decide import quota_for
 from entitle.engine.model import Calendar, Contract, Plan, TargetSpec
 from entitle.engine.periods import lifecycle, local_midnight, period_at, period_key, periods_between
+from entitle.engine.usage import StaticUsage
+
+EXAMPLE_POLICIES = Path(__file__).resolve().parent.parent / "policies"
 
 # The widest offsets there are, both sides of UTC, and a DST zone.
 ZONES = ("Pacific/Kiritimati", "Etc/GMT+12", "Asia/Tokyo", "America/New_York", "UTC")
@@ -136,3 +143,39 @@ def test_due_times_past_the_last_instant_are_the_last_instant(tz, start, minutes
     assert business_minutes_between(cal, start, due) >= 0
     target = TargetSpec(metric="resolution", minutes=minutes, clock="calendar")
     assert start <= due_at(target, {}, start) <= LAST_INSTANT
+
+
+ANCIENT_AND_ENDLESS = """\
+kind: Contract
+id: initech-ancient
+customer: initech
+plan: incident-pack-10
+products: [edge-ancient]
+start: 0001-01-01
+end: 0001-01-03
+timezone: Asia/Tokyo
+---
+kind: Contract
+id: initech-endless
+customer: initech
+plan: weekly-100
+products: [edge-endless]
+start: 9999-12-31
+timezone: Etc/GMT+12
+"""
+
+
+def test_a_bundle_with_dates_at_both_ends_compiles_decides_and_reports(tmp_path):
+    """Policy dates at 0001-01-01 and 9999-12-31, seen from the zones furthest from UTC."""
+    bundle = tmp_path / "policies"
+    shutil.copytree(EXAMPLE_POLICIES, bundle)
+    (bundle / "contracts" / "ends.yaml").write_text(ANCIENT_AND_ENDLESS)
+    policy = compile_or_raise(bundle)
+    ancient = policy.contracts["initech-ancient"]
+    assert ancient.start_at == FIRST_INSTANT  # local midnight of 0001-01-01 in Tokyo (LMT)
+    usage = StaticUsage()
+    for at in (LAST_INSTANT, datetime(2026, 6, 15, tzinfo=UTC), FIRST_INSTANT):
+        for report in (reports.renewals(policy, usage, at, timedelta(days=90)),
+                       reports.usage_report(policy, usage, at),
+                       reports.contracts_by(policy, usage, at, "plan")):
+            reports.render_text(report)

@@ -67,6 +67,14 @@ def later(at: datetime, delta: timedelta) -> datetime:
         return LAST_INSTANT
 
 
+def earlier(at: datetime, delta: timedelta) -> datetime:
+    """`at - delta`, or the first instant there is when that lies before it."""
+    try:
+        return at - delta
+    except OverflowError:
+        return FIRST_INSTANT
+
+
 def local_to_utc(local: datetime, zone: ZoneInfo | str, *, last: bool = False) -> datetime:
     """UTC instant of naive wall time `local` in `zone`, defined even across DST changes.
 
