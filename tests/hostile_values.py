@@ -211,6 +211,29 @@ def requests() -> st.SearchStrategy[tuple[object, Message]]:
     ))
 
 
+@st.composite
+def _spoilt(draw, request: Message) -> bytes:
+    """The request's wire bytes, cut, or with bytes replaced or inserted (bad UTF-8 in a
+    string, a wire type that does not match, a length past the end)."""
+    data = bytearray(request.SerializeToString())
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(data)))
+        how = draw(st.sampled_from(("cut", "replace", "insert")))
+        if how == "cut":
+            del data[at:]
+        elif how == "replace" and at < len(data):
+            data[at] = draw(st.integers(0, 255))
+        else:
+            data[at:at] = draw(st.sampled_from([b"\xff", b"\xed\xa0\x80", b"\xc0\x80",
+                                                b"\x0a\x7f", b"\x80"]))
+    return bytes(data)
+
+
+def raw_requests() -> st.SearchStrategy[tuple[object, bytes]]:
+    """(method descriptor, bytes): requests spoilt on the wire, where only bytes can go."""
+    return requests().flatmap(lambda pair: st.tuples(st.just(pair[0]), _spoilt(pair[1])))
+
+
 def string_paths(descriptor: Descriptor, prefix: str = "") -> list[tuple[str, list[str]]]:
     """Every string field a request holds: (the path errors name, the attribute path to it)
     with maps entered through one entry keyed `k`."""
