@@ -33,19 +33,18 @@ class TextKind(Enum):
     FREE_TEXT = "free text"
 
 
-_FORBIDDEN = {
-    TextKind.IDENTIFIER: re.compile(
-        f"[\x00-\x1f{_C1}\u2028\u2029\u202a-\u202e\u2066-\u2069{_SURROGATES}]"
-    ),
-    TextKind.FREE_TEXT: re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f{_C1}{_SURROGATES}]"),
-}
+_IDENTIFIER_FORBIDDEN = re.compile(
+    f"[\x00-\x1f{_C1}\u2028\u2029\u202a-\u202e\u2066-\u2069{_SURROGATES}]"
+)
+_FREE_TEXT_FORBIDDEN = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f{_C1}{_SURROGATES}]")
 
 
 def text_problem(value: str, kind: TextKind, limit: int) -> str | None:
     """Why `value` is not acceptable text of `kind` at most `limit` characters long, or None."""
     if len(value) > limit:
         return f"is longer than {limit} characters"
-    bad = _FORBIDDEN[kind].search(value)
+    forbidden = _IDENTIFIER_FORBIDDEN if kind is TextKind.IDENTIFIER else _FREE_TEXT_FORBIDDEN
+    bad = forbidden.search(value)
     if bad is None:
         return None
     char = bad.group()
