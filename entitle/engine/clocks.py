@@ -40,7 +40,7 @@ from datetime import UTC, date, datetime
 from itertools import pairwise
 
 from entitle.engine.calendars import Pause as Interval
-from entitle.engine.calendars import add_clock_time, clock_minutes_between, merge_pauses
+from entitle.engine.calendars import clock_progress, merge_pauses
 from entitle.engine.model import (
     METRICS,
     PRIORITIES,
@@ -71,8 +71,12 @@ class ClockTerms:
     pause_on_by_metric: Mapping[str, frozenset[str]] = field(default_factory=frozen_map)
     warn_at: tuple[int, ...] = ()
 
+    def __post_init__(self) -> None:
+        by_metric = {(p, t.metric): t for p, specs in self.targets.items() for t in specs}
+        object.__setattr__(self, "_by_metric", by_metric)
+
     def target(self, priority: str, metric: str) -> TargetSpec | None:
-        return next((t for t in self.targets.get(priority, ()) if t.metric == metric), None)
+        return self._by_metric.get((priority, metric))
 
     def pause_statuses(self, metric: str) -> frozenset[str]:
         return self.pause_on_by_metric.get(metric, self.pause_on)
@@ -157,10 +161,9 @@ def terms_for(policy: Policy, sla: Sla, rule: SlaRule | None) -> ClockTerms:
 
 def clock_terms(snapshot, sla_id: str, ticket: Ticket) -> ClockTerms:
     """Terms for `ticket` under SLA `sla_id` of `snapshot` (its rules run on the ticket)."""
-    sla = snapshot.policy.slas[sla_id]
-    index = snapshot.rules.select_sla_rule(sla.id, ticket.product, ticket.subject,
+    index = snapshot.rules.select_sla_rule(sla_id, ticket.product, ticket.subject,
                                            ticket.attributes)
-    return terms_for(snapshot.policy, sla, sla.rules[index] if index is not None else None)
+    return snapshot.clock_terms(sla_id, index)
 
 
 @dataclass(frozen=True)
@@ -351,20 +354,49 @@ def _clip(pauses: Iterable[Interval], now: datetime) -> list[Interval]:
 Segment = tuple[datetime, str, TargetSpec | None]  # (from, priority, its target)
 
 
-def _first_crossing(terms: ClockTerms, track: _Track, pauses: tuple[Interval, ...],
-                    segments: list[Segment], fraction: float) -> datetime | None:
-    """When the clock first reaches `fraction` of its target, assuming nothing else happens."""
-    for k, (since, _priority, spec) in enumerate(segments):
-        if spec is None:
-            continue
-        until = segments[k + 1][0] if k + 1 < len(segments) else None
-        reach = add_clock_time(terms.calendar(spec), track.start, fraction * spec.minutes, pauses)
-        if reach is None:
-            continue
-        at = track.first_live(max(reach, since))
-        if at is not None and (until is None or at < until):
-            return at
-    return None
+def _first_crossings(track: _Track, pauses: tuple[Interval, ...], segments: list[Segment],
+                     reaches: _Reaches) -> list[datetime | None]:
+    """When the clock first reaches each threshold, assuming nothing else happens."""
+    out: list[datetime | None] = []
+    for i in range(len(reaches.thresholds)):
+        found = None
+        for k, (since, _priority, spec) in enumerate(segments):
+            if spec is None:
+                continue
+            reach = reaches(spec, pauses)[i]
+            if reach is None:
+                continue
+            at = track.first_live(max(reach, since))
+            until = segments[k + 1][0] if k + 1 < len(segments) else None
+            if at is not None and (until is None or at < until):
+                found = at
+                break
+        out.append(found)
+    return out
+
+
+class _Reaches:
+    """Where a clock reaches each threshold of a target, and how far it ran by `upto`: one
+    calendar walk per (target, pauses), shared by the crossings, the due time and elapsed."""
+
+    def __init__(self, terms: ClockTerms, start: datetime, upto: datetime):
+        self.terms, self.start, self.upto = terms, start, upto
+        self.thresholds = (*terms.warn_at, BREACH)  # ascending, the breach last
+        self._walks: list[tuple[TargetSpec, tuple, tuple[list[datetime | None], float]]] = []
+
+    def walk(self, spec: TargetSpec, pauses: tuple[Interval, ...],
+             ) -> tuple[list[datetime | None], float]:
+        for known_spec, known_pauses, walk in self._walks:
+            if known_spec is spec and known_pauses is pauses:
+                return walk
+        walk = clock_progress(self.terms.calendar(spec), self.start,
+                              [t / 100 * spec.minutes for t in self.thresholds], pauses,
+                              until=self.upto)
+        self._walks.append((spec, pauses, walk))
+        return walk
+
+    def __call__(self, spec: TargetSpec, pauses: tuple[Interval, ...]) -> list[datetime | None]:
+        return self.walk(spec, pauses)[0]
 
 
 def _measure(terms: ClockTerms, replay: _Replay, track: _Track,
@@ -376,25 +408,24 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track,
     segments = [(max(at, track.start), p, terms.target(p, track.metric))
                 for i, (at, p) in enumerate(replay.priorities)
                 if i + 1 == len(replay.priorities) or replay.priorities[i + 1][0] > track.start]
-    thresholds = (*terms.warn_at, BREACH)
-    reached = [_first_crossing(terms, track, pauses, segments, t / 100) for t in thresholds]
-    crossed = tuple((t, at) for t, at in zip(thresholds, reached, strict=True)
+    stopped_at = None if track.live else track.spans[-1][1]
+    upto = min(now, stopped_at) if stopped_at else now
+    reaches = _Reaches(terms, track.start, upto)
+    reached = _first_crossings(track, pauses, segments, reaches)
+    crossed = tuple((t, at) for t, at in zip(reaches.thresholds, reached, strict=True)
                     if at is not None and at <= now)
     breached_at = next((at for t, at in crossed if t == BREACH), None)
 
-    stopped_at = None if track.live else track.spans[-1][1]
     priority = track.priority or replay.priority
     spec = terms.target(priority, track.metric)
     if spec is None:  # cancelled because the priority lost the target: the last one in force
         _, priority, spec = next(seg for seg in reversed(segments)
                                  if seg[2] is not None and seg[0] <= (stopped_at or now))
-    calendar = terms.calendar(spec)
-    upto = min(now, stopped_at) if stopped_at else now
-    elapsed = clock_minutes_between(calendar, track.start, upto, pauses)
+    elapsed = reaches.walk(spec, pauses)[1]
     # A stopped clock keeps the due time it had when it stopped: later pauses do not move it.
     known = pauses if stopped_at is None else merge_pauses(
         (a, stopped_at if b is None else min(b, stopped_at)) for a, b in pauses if a < stopped_at)
-    due = add_clock_time(calendar, track.start, spec.minutes, known)
+    due = reaches(spec, known)[-1]
     paused = stopped_at is None and any(a <= now and (b is None or now < b) for a, b in pauses)
     if track.live:
         state = "breached" if breached_at else ("paused" if paused else "running")
@@ -416,6 +447,13 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track,
 def evaluate(terms: ClockTerms, history: History, now: datetime) -> ClockReport:
     """Every clock of the ticket at `now`, the thresholds crossed so far and the next one."""
     now = now.astimezone(UTC)
+    if not history.events and not history.pauses:
+        return _fresh(terms, history, now)
+    return _replayed(terms, history, now)
+
+
+def _replayed(terms: ClockTerms, history: History, now: datetime) -> ClockReport:
+    """evaluate() by replaying the ordered history."""
     events = tuple(e for e in ordered_events(history.events) if e.at <= now)
     replay = _replay(terms, history, events)
     explicit = _clip(history.pauses, now)
@@ -431,6 +469,40 @@ def evaluate(terms: ClockTerms, history: History, now: datetime) -> ClockReport:
     if spec is not None and not any(c.metric == "next_response" for c in clocks):
         clocks.insert(1, _inactive(terms, spec, replay.priority))
     clocks.sort(key=lambda c: (METRICS.index(c.metric), c.cycle))
+    crossings.sort(key=lambda c: (c.at, METRICS.index(c.metric), c.cycle, c.threshold))
+    return ClockReport(tuple(clocks), tuple(crossings), min(upcoming, default=None))
+
+
+def _fresh(terms: ClockTerms, history: History, now: datetime) -> ClockReport:
+    """evaluate() of a ticket with no history yet (every decision at ticket creation): each
+    clock runs from created_at at the creation priority, one calendar walk per clock. The
+    same figures as the general replay (a property test holds them equal), without it."""
+    clocks, crossings, upcoming = [], [], []
+    thresholds = (*terms.warn_at, BREACH)
+    for metric in METRICS:
+        spec = terms.target(history.priority, metric)
+        if spec is None:
+            continue
+        if metric == "next_response":
+            clocks.append(_inactive(terms, spec, history.priority))
+            continue
+        reaches, elapsed = clock_progress(
+            terms.calendar(spec), history.created_at,
+            [t / 100 * spec.minutes for t in thresholds], until=now)
+        crossed = tuple((t, at) for t, at in zip(thresholds, reaches, strict=True)
+                        if at is not None and at <= now)
+        upcoming += [at for at in reaches if at is not None and at > now]
+        breached_at = crossed[-1][1] if crossed and crossed[-1][0] == BREACH else None
+        percent = 100.0 * elapsed / spec.minutes if spec.minutes else 100.0
+        clocks.append(ClockState(
+            metric=metric, cycle=0, state="breached" if breached_at else "running",
+            paused=False, minutes=spec.minutes, clock=spec.clock, calendar_id=spec.calendar_id,
+            started_at=history.created_at, due_at=reaches[-1],
+            elapsed_minutes=round(elapsed, 6), remaining_minutes=round(spec.minutes - elapsed, 6),
+            percent_elapsed=round(percent, 4), breached_at=breached_at, stopped_at=None,
+            policy_revision=terms.revision, priority=history.priority, crossed=crossed,
+        ))
+        crossings += [Crossing(metric, 0, t, at) for t, at in crossed]
     crossings.sort(key=lambda c: (c.at, METRICS.index(c.metric), c.cycle, c.threshold))
     return ClockReport(tuple(clocks), tuple(crossings), min(upcoming, default=None))
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from entitle.engine.clocks import ClockState, History, clocks_at, terms_for
+from entitle.engine.clocks import ClockState, History, clocks_at
 from entitle.engine.durations import format_minutes
 from entitle.engine.model import Contract, Plan, Policy, TargetSpec
 from entitle.engine.periods import Period, lifecycle, period_at, period_key
@@ -224,7 +224,7 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
     if rule is not None and not specs:
         specs = sla.default.get(ticket.priority, ())
         fallback = f" (rule has no {ticket.priority} targets: default used)"
-    clocks = clocks_at(terms_for(policy, sla, rule), History.of(ticket), now)
+    clocks = clocks_at(snapshot.clock_terms(sla.id, index), History.of(ticket), now)
     latest = {c.metric: c for c in clocks}  # cycles ascending: the last one wins
     targets = tuple(
         Due(c.metric, c.minutes, c.clock, c.calendar_id, c.due_at, c) for c in latest.values()
