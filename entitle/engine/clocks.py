@@ -34,6 +34,7 @@ breached. A target absent under the new priority cancels its clock.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -55,6 +56,7 @@ from entitle.engine.ticket import EVENT_TYPES, Ticket, TicketEvent
 
 STATES = ("running", "paused", "met", "met_late", "breached", "cancelled", "inactive")
 BREACH = 100  # the threshold percent of a breach
+_END = datetime.max.replace(tzinfo=UTC)  # the end of an open pause, for ordering
 _ORDER = {t: i for i, t in enumerate(EVENT_TYPES)}
 
 
@@ -276,6 +278,7 @@ class _Replay:
     tracks: list[_Track]
     statuses: list[tuple[datetime, str | None]]  # (from, status) in time order
     priorities: list[tuple[datetime, str]]  # (from, priority) in time order
+    priority_times: list[datetime]  # their instants, for bisection
     priority: str  # now
 
 
@@ -324,8 +327,8 @@ def _replay(terms: ClockTerms, history: History, events: tuple[TicketEvent, ...]
         elif e.type == "priority_changed" and e.priority:
             priority = e.priority
             priorities.append((at, priority))
-            for track in (first, resolution, *cycles):
-                if track.live:
+            for track in (first, resolution, open_cycle):
+                if track is not None and track.live:
                     targeted(track, at)
         elif e.type == "resolved" and not resolved:
             resolved = True
@@ -334,7 +337,8 @@ def _replay(terms: ClockTerms, history: History, events: tuple[TicketEvent, ...]
             if open_cycle is not None:
                 open_cycle.stop(at, "cancelled", priority)
                 open_cycle = None
-    return _Replay([first, *cycles, resolution], statuses, priorities, priority)
+    return _Replay([first, *cycles, resolution], statuses, priorities,
+                   [at for at, _ in priorities], priority)
 
 
 def _status_pauses(statuses: list[tuple[datetime, str | None]],
@@ -399,17 +403,34 @@ class _Reaches:
         return self.walk(spec, pauses)[0]
 
 
-def _measure(terms: ClockTerms, replay: _Replay, track: _Track,
-             explicit: list[Interval], now: datetime) -> tuple[ClockState, list[datetime | None]]:
-    """The clock's state at `now` and, per threshold, its first crossing (maybe after now)."""
-    own = _status_pauses(replay.statuses, terms.pause_statuses(track.metric))
-    gaps = [(a[1], b[0]) for a, b in pairwise(track.spans)]
-    pauses = merge_pauses([*own, *explicit, *gaps])
-    segments = [(max(at, track.start), p, terms.target(p, track.metric))
-                for i, (at, p) in enumerate(replay.priorities)
-                if i + 1 == len(replay.priorities) or replay.priorities[i + 1][0] > track.start]
+class _Pauses:
+    """Merged pauses, sorted and disjoint, with the part overlapping a clock's life found by
+    bisection: a long history costs each clock only its own stretch of it."""
+
+    def __init__(self, pauses: Iterable[Interval]):
+        self.pauses = merge_pauses(pauses)
+        self._starts = [a for a, _ in self.pauses]
+        self._ends = [_END if b is None else b for _, b in self.pauses]
+
+    def within(self, begin: datetime, end: datetime) -> tuple[Interval, ...]:
+        """The pauses that end after `begin` and start by `end`."""
+        return self.pauses[bisect_right(self._ends, begin):bisect_right(self._starts, end)]
+
+
+def _measure(terms: ClockTerms, replay: _Replay, track: _Track, pausing: _Pauses,
+             now: datetime) -> tuple[ClockState, list[datetime | None]]:
+    """The clock's state at `now` and, per threshold, its first crossing (maybe after now).
+    `pausing`: the pauses of the track's metric (statuses and explicit ones)."""
     stopped_at = None if track.live else track.spans[-1][1]
     upto = min(now, stopped_at) if stopped_at else now
+    pauses = pausing.within(track.start, upto)
+    if len(track.spans) > 1:  # the resolved stretches between a resolve and a reopen
+        pauses = merge_pauses([*pauses, *((a[1], b[0]) for a, b in pairwise(track.spans))])
+    times = replay.priority_times
+    first = max(bisect_right(times, track.start) - 1, 0)  # the priority in force at the start
+    last = max(bisect_right(times, upto), first + 1)
+    segments = [(max(at, track.start), p, terms.target(p, track.metric))
+                for at, p in replay.priorities[first:last]]
     reaches = _Reaches(terms, track.start, upto)
     reached = _first_crossings(track, pauses, segments, reaches)
     crossed = tuple((t, at) for t, at in zip(reaches.thresholds, reached, strict=True)
@@ -457,11 +478,17 @@ def _replayed(terms: ClockTerms, history: History, now: datetime) -> ClockReport
     events = tuple(e for e in ordered_events(history.events) if e.at <= now)
     replay = _replay(terms, history, events)
     explicit = _clip(history.pauses, now)
+    by_statuses: dict[frozenset[str], _Pauses] = {}  # metrics pausing on the same statuses
     clocks, crossings, upcoming = [], [], []
     for track in replay.tracks:
         if not track.had_target:
             continue
-        state, reached = _measure(terms, replay, track, explicit, now)
+        statuses = terms.pause_statuses(track.metric)
+        pausing = by_statuses.get(statuses)
+        if pausing is None:
+            pausing = by_statuses[statuses] = _Pauses(
+                [*_status_pauses(replay.statuses, statuses), *explicit])
+        state, reached = _measure(terms, replay, track, pausing, now)
         clocks.append(state)
         crossings += [Crossing(track.metric, track.cycle, t, at) for t, at in state.crossed]
         upcoming += [at for at in reached if at is not None and at > now]
