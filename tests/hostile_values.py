@@ -36,6 +36,10 @@ SEEDS: dict[str, tuple[str, ...]] = {
     "subject": ("Mail is down",),
     "string_value": ("gold",),
     "key": ("tier", "license_count"),
+    "id": ("E-1", "E-2"),
+    "type": ("agent_reply", "status_changed", "customer_message", "priority_changed",
+             "resolved", "reopened"),
+    "status": ("pending", "open", "on_hold"),
 }
 HOSTILE_STRINGS = (
     "", " ", "x" * 1025, "y" * 16385, "a\x00b", "\x00", "\x01", "tab\there", "two\nlines",
@@ -152,6 +156,9 @@ def _message(draw, descriptor: Descriptor, seeded: bool) -> Message:
                     target[key].CopyFrom(value)
                 else:
                     target[key] = value
+        elif fd.message_type is not None and fd.is_repeated:
+            for item in draw(st.lists(messages(fd.message_type, own), max_size=3)):
+                getattr(msg, fd.name).add().CopyFrom(item)
         elif fd.message_type is not None:
             getattr(msg, fd.name).CopyFrom(draw(messages(fd.message_type, own)))
         elif fd.is_repeated:
@@ -179,6 +186,12 @@ def _mutate(draw, msg: Message) -> None:
         else:
             key = draw(_seed(fd.message_type.fields_by_name["key"]))
             _mutate(draw, target[key])
+    elif fd.message_type is not None and fd.is_repeated:
+        items = getattr(msg, fd.name)
+        if items and draw(st.booleans()):
+            _mutate(draw, items[draw(st.integers(0, len(items) - 1))])
+        else:
+            items.add().CopyFrom(draw(messages(fd.message_type, False)))
     elif fd.message_type is not None and fd.message_type.full_name != TIMESTAMP:
         _mutate(draw, getattr(msg, fd.name))
     elif fd.message_type is not None:
@@ -234,9 +247,9 @@ def raw_requests() -> st.SearchStrategy[tuple[object, bytes]]:
     return requests().flatmap(lambda pair: st.tuples(st.just(pair[0]), _spoilt(pair[1])))
 
 
-def string_paths(descriptor: Descriptor, prefix: str = "") -> list[tuple[str, list[str]]]:
+def string_paths(descriptor: Descriptor, prefix: str = "") -> list[tuple[str, list]]:
     """Every string field a request holds: (the path errors name, the attribute path to it)
-    with maps entered through one entry keyed `k`."""
+    with maps entered through one entry keyed `k`, repeated messages through item 0."""
     out = []
     for fd in descriptor.fields:
         path = prefix + fd.name
@@ -247,6 +260,9 @@ def string_paths(descriptor: Descriptor, prefix: str = "") -> list[tuple[str, li
                     out.append((f"{path}.k", [fd.name, "k", *inner]))
         elif fd.type == FieldDescriptor.TYPE_STRING:
             out.append((path, [fd.name]))
+        elif fd.message_type is not None and fd.is_repeated:
+            for sub, inner in string_paths(fd.message_type, path + "[0]."):
+                out.append((sub, [fd.name, 0, *inner]))
         elif fd.message_type is not None and fd.message_type.full_name != TIMESTAMP:
             for sub, inner in string_paths(fd.message_type, path + "."):
                 out.append((sub, [fd.name, *inner]))

@@ -79,10 +79,15 @@ def valid_request(method) -> object:
 
 
 def _set(msg, attrs: list[str], value: str) -> None:
-    """Set the string at `attrs` (field names; a map's entry by its key)."""
+    """Set the string at `attrs` (field names; a map's entry by its key; an item by index)."""
     *parents, last = attrs
     for name in parents:
-        msg = getattr(msg, name) if hasattr(msg, "DESCRIPTOR") else msg[name]
+        if isinstance(name, int):  # an item of a repeated message field
+            while len(msg) <= name:
+                msg.add()
+            msg = msg[name]
+        else:
+            msg = getattr(msg, name) if hasattr(msg, "DESCRIPTOR") else msg[name]
     setattr(msg, last, value)
 
 

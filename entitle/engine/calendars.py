@@ -19,12 +19,19 @@ Semantics (the decision engine relies on them):
 - Time ends where datetime does (9999-12-31T23:59:59.999999Z, the Timestamp range's end
   too): a due time past it is that last instant, and a local date past it (an instant late
   in 9999 seen from a zone east of UTC) is the last date. Nothing raises near the ends.
+
+Pauses (SLA clocks, see docs/sla-clocks.md) are extra non-working time: a clock runs over
+the working intervals minus the union of its pauses (``[from, to)``, ``to`` None while
+still paused), so a pause across a night, weekend or holiday is never counted twice, and
+resuming inside closed time resumes at the next opening. ``calendar=None`` is a wall-clock
+(calendar-time) clock: every instant counts, minus the pauses.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -41,6 +48,7 @@ FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)
 LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
 
 Interval = tuple[datetime, datetime]
+Pause = tuple[datetime, datetime | None]  # [from, to); to None: paused until further notice
 
 
 def to_utc(at: datetime, name: str = "instant") -> datetime:
@@ -193,38 +201,127 @@ def _intervals(sched: _Schedule, at: datetime, last_day: date | None = None) -> 
         day += _DAY
 
 
-def add_business_time(cal: Calendar, start: datetime, minutes: float) -> datetime:
-    """The instant `minutes` of working time after `start` (an SLA due time)."""
+def merge_pauses(pauses: Iterable[Pause]) -> tuple[Pause, ...]:
+    """The union of pauses as sorted, disjoint intervals: overlapping and touching ones merge,
+    empty ones vanish, an open pause swallows every later one. Order-independent."""
+    items = sorted(
+        ((to_utc(a, "pause start"), None if b is None else to_utc(b, "pause end"))
+         for a, b in pauses),
+        key=lambda p: p[0],
+    )
+    out: list[Pause] = []
+    for a, b in items:
+        if b is not None and b <= a:
+            continue
+        if out and (out[-1][1] is None or a <= out[-1][1]):
+            last_a, last_b = out[-1]
+            out[-1] = (last_a, None if last_b is None or b is None else max(last_b, b))
+        else:
+            out.append((a, b))
+    return tuple(out)
+
+
+def _minus(intervals: Iterable[Interval], pauses: tuple[Pause, ...]) -> Iterator[Interval]:
+    """`intervals` (sorted, disjoint) without the merged `pauses`; ends at an open pause."""
+    i = 0
+    for begin, end in intervals:
+        while begin < end:
+            while i < len(pauses) and pauses[i][1] is not None and pauses[i][1] <= begin:
+                i += 1
+            if i == len(pauses) or pauses[i][0] >= end:
+                yield begin, end
+                break
+            pause_from, pause_to = pauses[i]
+            if pause_from > begin:
+                yield begin, pause_from
+            if pause_to is None:
+                return
+            begin = pause_to
+
+
+def _running(calendar: Calendar | None, at: datetime, pauses: Iterable[Pause],
+             last_day: date | None = None) -> Iterator[Interval]:
+    """Intervals in which a clock runs, from the one containing `at` (or next)."""
+    base = ([(at, LAST_INSTANT)] if calendar is None
+            else _intervals(_schedule(calendar), at, last_day))
+    merged = merge_pauses(pauses)
+    if not merged:
+        return iter(base)
+    # Cutting out a pause may leave a piece of the first interval that ends before `at`.
+    return (span for span in _minus(base, merged) if span[1] > at)
+
+
+def add_clock_time(calendar: Calendar | None, start: datetime, minutes: float,
+                   pauses: Iterable[Pause] = ()) -> datetime | None:
+    """The instant a clock started at `start` has run `minutes` (a due time), counting the
+    calendar's working time (every minute when `calendar` is None) outside `pauses`;
+    None when an open pause stops it first."""
+    return clock_progress(calendar, start, (minutes,), pauses)[0][0]
+
+
+def clock_minutes_between(calendar: Calendar | None, a: datetime, b: datetime,
+                          pauses: Iterable[Pause] = ()) -> float:
+    """Minutes a clock ran in [a, b): working time (every minute without a calendar) outside
+    `pauses`."""
+    if calendar is not None and not _schedule(calendar).has_hours:
+        return 0.0
+    return clock_progress(calendar, a, (), pauses, until=b)[1]
+
+
+def clock_progress(calendar: Calendar | None, start: datetime, amounts: Sequence[float],
+                   pauses: Iterable[Pause] = (), *, until: datetime | None = None,
+                   ) -> tuple[list[datetime | None], float]:
+    """One walk of a clock started at `start`: the instant it has run each of `amounts`
+    (ascending; None when an open pause stops it first, the last instant there is when the
+    end of time does), and the minutes it ran by `until` (0 without one). Its warning
+    thresholds, due time and elapsed time at once."""
     at = to_utc(start, "start")
-    if not math.isfinite(minutes) or minutes < 0:
-        raise ValueError(f"business minutes must be a finite number >= 0, got {minutes!r}")
-    if minutes == 0:
-        return at
-    remaining = timedelta(minutes=minutes)
-    for begin, end in _intervals(_schedule(cal), at):
+    pauses = tuple(pauses)  # read twice: the walk, and why it ended
+    for minutes in amounts:
+        if not math.isfinite(minutes) or minutes < 0:
+            raise ValueError(f"business minutes must be a finite number >= 0, got {minutes!r}")
+    if len(amounts) > 1 and any(b < a for a, b in itertools.pairwise(amounts)):
+        raise ValueError(f"amounts must be ascending, got {list(amounts)!r}")
+    out: list[datetime | None] = [at for m in amounts if m == 0]
+    pending = [timedelta(minutes=m) for m in amounts if m > 0]
+    stop = None if until is None else to_utc(until, "until")
+    ran_by_stop = timedelta(0) if stop is None or stop <= at else None
+    if not pending and ran_by_stop is not None:
+        return out, 0.0
+    last_day = None
+    if not pending and calendar is not None:  # only minutes by `stop`: a bounded walk
+        last_day = local_date(stop, _schedule(calendar).zone)
+        if last_day < date.max:
+            last_day += _DAY
+    ran = timedelta(0)  # clock time before the current interval
+    for begin, end in _running(calendar, at, pauses, last_day):
         begin = max(begin, at)
         available = end - begin
-        if remaining <= available:
-            return begin + remaining
-        remaining -= available
-    return LAST_INSTANT  # the stream ends only at the end of time
+        while pending and pending[0] - ran <= available:
+            out.append(begin + (pending.pop(0) - ran))
+        if ran_by_stop is None and stop <= end:
+            ran_by_stop = ran + max(stop - begin, timedelta(0))
+        ran += available
+        if not pending and ran_by_stop is not None:
+            break
+    if ran_by_stop is None:  # the walk ended first (an open pause, or the bounded days)
+        ran_by_stop = ran
+    if pending and not any(b is None for _, b in merge_pauses(pauses)):
+        # No open pause stopped the walk: it reached the end of time.
+        out, pending = out + [LAST_INSTANT] * len(pending), []
+    return out + [None] * len(pending), ran_by_stop / _MINUTE
+
+
+def add_business_time(cal: Calendar, start: datetime, minutes: float) -> datetime:
+    """The instant `minutes` of working time after `start` (an SLA due time)."""
+    due = add_clock_time(cal, start, minutes)
+    assert due is not None  # without pauses the interval stream is endless
+    return due
 
 
 def business_minutes_between(cal: Calendar, a: datetime, b: datetime) -> float:
     """Working minutes in [a, b): how much of an SLA clock has run between two instants."""
-    a, b = to_utc(a, "a"), to_utc(b, "b")
-    sched = _schedule(cal)
-    if b <= a or not sched.has_hours:
-        return 0.0
-    total = timedelta(0)
-    last_day = local_date(b, sched.zone)
-    if last_day < date.max:
-        last_day += _DAY
-    for begin, end in _intervals(sched, a, last_day=last_day):
-        if begin >= b:
-            break
-        total += min(end, b) - max(begin, a)
-    return total / _MINUTE
+    return clock_minutes_between(cal, a, b)
 
 
 def next_opening(cal: Calendar, at: datetime) -> datetime:

@@ -19,6 +19,7 @@ from entitle.engine.checks.sla import (
     empty_bands,
     partial_rule_targets,
     shadowed_rules,
+    sla_clock_settings,
     sla_targets,
 )
 from entitle.engine.checks.suite import suite_references
@@ -160,6 +161,7 @@ def _semantic(valid: dict[str, list[Document]], invalid: dict[str, set[str]],
         out += shadowed_rules(doc)
         out += empty_bands(doc)
         out += partial_rule_targets(doc)
+        out += sla_clock_settings(doc)
     for doc in valid["Plan"]:
         ref(doc, "sla", "Sla")
         out += alert_thresholds(doc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from math import inf
 
@@ -174,4 +175,33 @@ def partial_rule_targets(doc: Document) -> list[Diagnostic]:
                     f"{'them' if several else 'it'} in the rule if meant",
                     severity="warning",
                 ))
+    return out
+
+
+def sla_clock_settings(doc: Document) -> list[Diagnostic]:
+    """An Sla's pause statuses and warning percents: warn_at ascending and once each, no
+    status listed twice (statuses match after lower-casing, so `Pending` repeats `pending`)."""
+    out = []
+    warn_at = doc.data.get("warn_at")
+    values = warn_at if isinstance(warn_at, list) else []
+    for i, (before, value) in enumerate(itertools.pairwise(values), start=1):
+        if value == before:
+            out.append(doc.diagnostic(
+                ("warn_at", i), f"duplicate {shown(value)} in warn_at; list each percent once"))
+        elif value < before:
+            out.append(doc.diagnostic(
+                ("warn_at", i), f"warn_at must be ascending: {shown(value)} comes after "
+                f"{shown(before)}; write e.g. [50, 75]"))
+    lists = [(("pause_on",), doc.data.get("pause_on"))]
+    lists += [(("pause_on_by_metric", metric), statuses)
+              for metric, statuses in (doc.data.get("pause_on_by_metric") or {}).items()]
+    for pointer, statuses in lists:
+        seen: dict[str, object] = {}
+        for i, status in enumerate(statuses if isinstance(statuses, list) else ()):
+            key = str(status).lower()
+            if key in seen:
+                out.append(doc.diagnostic(
+                    (*pointer, i), f"status {shown(status)} repeats {shown(seen[key])} in "
+                    f"{label_of(pointer)} (statuses match after lower-casing); list it once"))
+            seen.setdefault(key, status)
     return out

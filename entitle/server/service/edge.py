@@ -85,6 +85,9 @@ def _check_message(message: Message, prefix: str, *, in_map_value: bool) -> None
                     raise invalid(_path(prefix, field, in_map_value), problem)
         elif field.key_check is not None:
             _check_map(field, value, prefix + field.name)
+        elif field.repeated:  # messages, named by index: `ticket.events[3].at`
+            for i, item in enumerate(value):
+                _check_message(item, f"{prefix}{field.name}[{i}].", in_map_value=False)
         else:
             _check_message(value, prefix + field.name + ".", in_map_value=False)
 

@@ -73,8 +73,9 @@ def _surrogate_at(obj: object, descriptor: Descriptor | None, path: str) -> str 
     body), or None when there is none."""
     if isinstance(obj, str):
         return path if _has_surrogate(obj) else None
-    if isinstance(obj, list):
-        found = (_surrogate_at(item, descriptor, path) for item in obj)
+    if isinstance(obj, list):  # messages by index (`ticket.events[3].id`), scalars not
+        found = (_surrogate_at(item, descriptor, f"{path}[{i}]" if isinstance(item, dict)
+                               else path) for i, item in enumerate(obj))
         return next((where for where in found if where is not None), None)
     if not isinstance(obj, dict):
         return None
