@@ -11,8 +11,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from entitle.server.slaclocks import MAX_TICKET_EVENTS, SlaSweeper, sla_sweeper_of
 from entitle.server.service.wire import timestamp
+from entitle.server.slaclocks import MAX_TICKET_EVENTS, SlaSweeper, sla_sweeper_of
 from entitle.v1 import entitle_pb2 as pb
 from tests.test_server_harness import (
     NOW,
@@ -27,6 +27,7 @@ from tests.test_server_harness import (
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sla_server"
 T0 = NOW  # 2026-06-15 10:00 UTC: tickets are created then
 M = timedelta(minutes=1)
+QUIET = {"sla_sweep_interval": 3600}  # one sweep at start, then the tests sweep by hand
 WARNING, BREACHED = pb.ALERT_KIND_SLA_WARNING, pb.ALERT_KIND_SLA_BREACHED
 STATE = {v: k.removeprefix("CLOCK_STATE_").lower() for k, v in pb.ClockState.items()}
 # The live-desk SLA (calendar time; pauses on pending/on_hold; warns at 50 and 75 %):
@@ -105,7 +106,7 @@ def sla_sweep(srv) -> int | None:
 
 
 def test_a_ticket_life_created_pending_reply_reopen_priority_up_resolved(bundle, store_url):
-    with in_process(bundle, store_url, config={"sla_sweep_interval": 0}) as srv:
+    with in_process(bundle, store_url, config=QUIET) as srv:
         stub = srv.stub
         admit(stub, "T-life")
         sla = sla_of(stub, "T-life")
@@ -187,7 +188,7 @@ def test_retried_and_out_of_order_events_give_the_same_clocks(bundle, store_url)
         event("e", "agent_reply", T0 + 70 * M),
     ]
     late = T0 + 200 * M
-    with in_process(bundle, store_url, now=late, config={"sla_sweep_interval": 0}) as srv:
+    with in_process(bundle, store_url, now=late, config=QUIET) as srv:
         stub = srv.stub
         admit(stub, "T-order")
         admit(stub, "T-retry")
@@ -212,7 +213,7 @@ def test_retried_and_out_of_order_events_give_the_same_clocks(bundle, store_url)
 
 
 def test_a_ticket_that_never_gets_an_event_still_warns_and_breaches(bundle, store_url):
-    with in_process(bundle, store_url, config={"sla_sweep_interval": 0}) as srv:
+    with in_process(bundle, store_url, config=QUIET) as srv:
         admit(srv.stub, "T-silent")
         set_now(srv, T0 + 59 * M)
         assert sla_sweep(srv) == 0  # nothing due yet
@@ -229,7 +230,7 @@ def test_a_ticket_that_never_gets_an_event_still_warns_and_breaches(bundle, stor
 
 
 def test_paused_clocks_emit_nothing_until_resumed(bundle, store_url):
-    with in_process(bundle, store_url, config={"sla_sweep_interval": 0}) as srv:
+    with in_process(bundle, store_url, config=QUIET) as srv:
         stub = srv.stub
         admit(stub, "T-wait")
         set_now(srv, T0 + 30 * M)
@@ -247,10 +248,10 @@ def test_paused_clocks_emit_nothing_until_resumed(bundle, store_url):
 
 
 def test_events_that_cross_thresholds_in_the_past_emit_at_once(bundle, store_url):
-    with in_process(bundle, store_url, config={"sla_sweep_interval": 0}) as srv:
+    with in_process(bundle, store_url, config=QUIET) as srv:
         stub = srv.stub
         admit(stub, "T-late", priority="urgent")  # fr 15m
-        set_now(srv, T0 + 10 * M)
+        set_now(srv, T0 + 5 * M)
         record(stub, "T-late", event("x", "status_changed", T0 + 1 * M, status="in_progress"))
         assert sla_alerts(stub) == []
         set_now(srv, T0 + 3 * 60 * M)  # the reply comes in late, delivered even later
@@ -262,7 +263,7 @@ def test_events_that_cross_thresholds_in_the_past_emit_at_once(bundle, store_url
 
 
 def test_bad_requests_name_the_field(bundle, store_url):
-    with in_process(bundle, store_url, config={"sla_sweep_interval": 0}) as srv:
+    with in_process(bundle, store_url, config=QUIET) as srv:
         stub = srv.stub
         admit(stub, "T-bad")
         cases = [
@@ -306,7 +307,7 @@ def test_bad_requests_name_the_field(bundle, store_url):
 
 
 def test_history_is_bounded_per_ticket(bundle, store_url):
-    with in_process(bundle, store_url, config={"sla_sweep_interval": 0}) as srv:
+    with in_process(bundle, store_url, config=QUIET) as srv:
         stub = srv.stub
         admit(stub, "T-chatty")
         sent = 0
@@ -326,7 +327,7 @@ def test_history_is_bounded_per_ticket(bundle, store_url):
 
 def test_events_sent_with_the_admission_are_recorded(bundle, store_url):
     with in_process(bundle, store_url, now=T0 + 60 * M,
-                    config={"sla_sweep_interval": 0}) as srv:
+                    config=QUIET) as srv:
         stub = srv.stub
         history = [event("h1", "agent_reply", T0 + 30 * M)]
         admit(stub, "T-with-history", events=history)
@@ -342,7 +343,7 @@ def test_events_sent_with_the_admission_are_recorded(bundle, store_url):
 
 
 def test_a_reload_does_not_change_a_live_ticket_s_targets(bundle, store_url):
-    with in_process(bundle, store_url, config={"sla_sweep_interval": 0}) as srv:
+    with in_process(bundle, store_url, config=QUIET) as srv:
         stub = srv.stub
         admit(stub, "T-pinned")
         before = sla_of(stub, "T-pinned")
@@ -398,9 +399,8 @@ def test_two_replicas_on_one_store_emit_each_sla_alert_once(bundle, store_url):
     if not store_url.startswith("postgresql"):
         pytest.skip("replicas share a PostgreSQL store")
     late = T0 + 5 * 60 * M
-    quiet = {"sla_sweep_interval": 0}  # sweeps are run by hand below, both at once
-    with in_process(bundle, store_url, now=late, config=quiet) as a, \
-            in_process(bundle, store_url, now=late, config=quiet) as b:
+    with in_process(bundle, store_url, now=late, config=QUIET) as a, \
+            in_process(bundle, store_url, now=late, config=QUIET) as b:
         busy = [f"T-busy-{i}" for i in range(8)]  # events delivered to both replicas at once
         silent = [f"T-silent-{i}" for i in range(8)]  # no events: the sweepers find them
         for i, tid in enumerate(busy + silent):
