@@ -3,6 +3,7 @@ GetTicketSla, SLA_WARNING / SLA_BREACHED alerts once each at their true instants
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from datetime import UTC, datetime, timedelta
@@ -359,6 +360,33 @@ def test_a_reload_does_not_change_a_live_ticket_s_targets(bundle, store_url):
         # A priority change picks the new priority's targets from the pinned terms too.
         out = record(stub, "T-pinned", event("up", "priority_changed", T0, priority="urgent"))
         assert clock(out.sla, "first_response").minutes == 15
+
+
+def test_cli_shows_a_ticket_s_clocks(bundle, store_url, capsys):
+    from entitle.cli import main
+
+    with in_process(bundle, store_url, now=T0 + 30 * M, config=QUIET) as srv:
+        admit(srv.stub, "T-cli")
+        record(srv.stub, "T-cli", event("p", "status_changed", T0 + 10 * M, status="pending"))
+        server = ["--server", f"127.0.0.1:{srv.port}"]
+        assert main(["sla", "T-cli", *server]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].startswith("ticket T-cli  customer initech  contract initech-live  SLA "
+                                 "live-desk (default targets")
+        assert "events 1  next alert -" in out[1]
+        assert out[2].split() == ["METRIC", "STATE", "TARGET", "DUE", "ELAPSED", "REMAINING",
+                                  "%", "BREACHED"]
+        assert out[3].split() == ["first_response", "paused", "2h", "calendar", "-", "10m",
+                                  "1h50m", "8.3333", "-"]
+        assert main(["sla", "T-cli", "--at", "2026-06-15T10:05:00Z", "--json", *server]) == 0
+        got = json.loads(capsys.readouterr().out)
+        assert got["clocks"][0]["state"] == "CLOCK_STATE_RUNNING"
+        assert got["clocks"][0]["elapsed_minutes"] == 5
+        assert main(["sla", "T-none", *server]) == 1
+        assert "NOT_FOUND: ticket_id: no admitted ticket 'T-none'" in capsys.readouterr().err
+        with pytest.raises(SystemExit):
+            main(["sla", "T-cli", "--at", "yesterday"])
+        assert "--at" in capsys.readouterr().err
 
 
 # --- downtime and replicas ------------------------------------------------------------------
