@@ -22,6 +22,17 @@ class CoverageReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COVERAGE_REASON_PRODUCT_NOT_COVERED: _ClassVar[CoverageReason]
     COVERAGE_REASON_QUOTA_EXHAUSTED: _ClassVar[CoverageReason]
 
+class ClockState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CLOCK_STATE_UNSPECIFIED: _ClassVar[ClockState]
+    CLOCK_STATE_RUNNING: _ClassVar[ClockState]
+    CLOCK_STATE_PAUSED: _ClassVar[ClockState]
+    CLOCK_STATE_MET: _ClassVar[ClockState]
+    CLOCK_STATE_MET_LATE: _ClassVar[ClockState]
+    CLOCK_STATE_BREACHED: _ClassVar[ClockState]
+    CLOCK_STATE_CANCELLED: _ClassVar[ClockState]
+    CLOCK_STATE_INACTIVE: _ClassVar[ClockState]
+
 class Lifecycle(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     LIFECYCLE_UNSPECIFIED: _ClassVar[Lifecycle]
@@ -47,6 +58,14 @@ COVERAGE_REASON_CONTRACT_EXPIRED: CoverageReason
 COVERAGE_REASON_CONTRACT_SUSPENDED: CoverageReason
 COVERAGE_REASON_PRODUCT_NOT_COVERED: CoverageReason
 COVERAGE_REASON_QUOTA_EXHAUSTED: CoverageReason
+CLOCK_STATE_UNSPECIFIED: ClockState
+CLOCK_STATE_RUNNING: ClockState
+CLOCK_STATE_PAUSED: ClockState
+CLOCK_STATE_MET: ClockState
+CLOCK_STATE_MET_LATE: ClockState
+CLOCK_STATE_BREACHED: ClockState
+CLOCK_STATE_CANCELLED: ClockState
+CLOCK_STATE_INACTIVE: ClockState
 LIFECYCLE_UNSPECIFIED: Lifecycle
 LIFECYCLE_PLANNED: Lifecycle
 LIFECYCLE_ACTIVE: Lifecycle
@@ -60,7 +79,7 @@ ALERT_KIND_CONTRACT_EXPIRING: AlertKind
 ALERT_KIND_CONTRACT_EXPIRED: AlertKind
 
 class Ticket(_message.Message):
-    __slots__ = ("ticket_id", "customer_id", "product", "priority", "created_at", "subject", "attributes")
+    __slots__ = ("ticket_id", "customer_id", "product", "priority", "created_at", "subject", "attributes", "pauses", "first_response_at", "resolved_at", "events")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +94,10 @@ class Ticket(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    PAUSES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_RESPONSE_AT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     ticket_id: str
     customer_id: str
     product: str
@@ -82,7 +105,33 @@ class Ticket(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     subject: str
     attributes: _containers.MessageMap[str, AttributeValue]
-    def __init__(self, ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., product: _Optional[str] = ..., priority: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject: _Optional[str] = ..., attributes: _Optional[_Mapping[str, AttributeValue]] = ...) -> None: ...
+    pauses: _containers.RepeatedCompositeFieldContainer[Pause]
+    first_response_at: _timestamp_pb2.Timestamp
+    resolved_at: _timestamp_pb2.Timestamp
+    events: _containers.RepeatedCompositeFieldContainer[TicketEvent]
+    def __init__(self, ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., product: _Optional[str] = ..., priority: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject: _Optional[str] = ..., attributes: _Optional[_Mapping[str, AttributeValue]] = ..., pauses: _Optional[_Iterable[_Union[Pause, _Mapping]]] = ..., first_response_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[TicketEvent, _Mapping]]] = ...) -> None: ...
+
+class Pause(_message.Message):
+    __slots__ = ("start", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TicketEvent(_message.Message):
+    __slots__ = ("id", "type", "at", "status", "priority")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    type: str
+    at: _timestamp_pb2.Timestamp
+    status: str
+    priority: str
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., priority: _Optional[str] = ...) -> None: ...
 
 class AttributeValue(_message.Message):
     __slots__ = ("string_value", "number_value")
@@ -123,18 +172,48 @@ class Decision(_message.Message):
     def __init__(self, ticket_id: _Optional[str] = ..., covered: _Optional[bool] = ..., reason: _Optional[_Union[CoverageReason, str]] = ..., explanation: _Optional[str] = ..., contract_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., sla_id: _Optional[str] = ..., sla_rule: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., quota: _Optional[_Union[Quota, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., policy_revision: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Target(_message.Message):
-    __slots__ = ("metric", "minutes", "clock", "calendar_id", "due_at")
+    __slots__ = ("metric", "minutes", "clock", "calendar_id", "due_at", "state", "paused", "cycle", "priority", "started_at", "elapsed_minutes", "remaining_minutes", "percent_elapsed", "breached_at", "stopped_at", "crossed")
     METRIC_FIELD_NUMBER: _ClassVar[int]
     MINUTES_FIELD_NUMBER: _ClassVar[int]
     CLOCK_FIELD_NUMBER: _ClassVar[int]
     CALENDAR_ID_FIELD_NUMBER: _ClassVar[int]
     DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    CYCLE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_ELAPSED_FIELD_NUMBER: _ClassVar[int]
+    BREACHED_AT_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_AT_FIELD_NUMBER: _ClassVar[int]
+    CROSSED_FIELD_NUMBER: _ClassVar[int]
     metric: str
     minutes: float
     clock: str
     calendar_id: str
     due_at: _timestamp_pb2.Timestamp
-    def __init__(self, metric: _Optional[str] = ..., minutes: _Optional[float] = ..., clock: _Optional[str] = ..., calendar_id: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    state: ClockState
+    paused: bool
+    cycle: int
+    priority: str
+    started_at: _timestamp_pb2.Timestamp
+    elapsed_minutes: float
+    remaining_minutes: float
+    percent_elapsed: float
+    breached_at: _timestamp_pb2.Timestamp
+    stopped_at: _timestamp_pb2.Timestamp
+    crossed: _containers.RepeatedCompositeFieldContainer[ThresholdCrossing]
+    def __init__(self, metric: _Optional[str] = ..., minutes: _Optional[float] = ..., clock: _Optional[str] = ..., calendar_id: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[ClockState, str]] = ..., paused: _Optional[bool] = ..., cycle: _Optional[int] = ..., priority: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., elapsed_minutes: _Optional[float] = ..., remaining_minutes: _Optional[float] = ..., percent_elapsed: _Optional[float] = ..., breached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stopped_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., crossed: _Optional[_Iterable[_Union[ThresholdCrossing, _Mapping]]] = ...) -> None: ...
+
+class ThresholdCrossing(_message.Message):
+    __slots__ = ("percent", "at")
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    percent: int
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, percent: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Quota(_message.Message):
     __slots__ = ("unit", "unlimited", "limit", "used", "remaining", "percent_used", "period_start", "period_end")
