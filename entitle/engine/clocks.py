@@ -347,11 +347,13 @@ def _clip(pauses: Iterable[Interval], now: datetime) -> list[Interval]:
     return [(a, None if b is None or b > now else b) for a, b in pauses if a <= now]
 
 
+Segment = tuple[datetime, str, TargetSpec | None]  # (from, priority, its target)
+
+
 def _first_crossing(terms: ClockTerms, track: _Track, pauses: tuple[Interval, ...],
-                    segments: list[tuple[datetime, TargetSpec | None]],
-                    fraction: float) -> datetime | None:
+                    segments: list[Segment], fraction: float) -> datetime | None:
     """When the clock first reaches `fraction` of its target, assuming nothing else happens."""
-    for k, (since, spec) in enumerate(segments):
+    for k, (since, _priority, spec) in enumerate(segments):
         if spec is None:
             continue
         until = segments[k + 1][0] if k + 1 < len(segments) else None
@@ -372,7 +374,7 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track,
     own = _status_pauses(replay.statuses, terms.pause_statuses(track.metric))
     gaps = [(a[1], b[0]) for a, b in zip(track.spans, track.spans[1:], strict=False)]
     pauses = merge_pauses([*own, *explicit, *gaps])
-    segments = [(max(at, track.start), terms.target(p, track.metric))
+    segments = [(max(at, track.start), p, terms.target(p, track.metric))
                 for i, (at, p) in enumerate(replay.priorities)
                 if i + 1 == len(replay.priorities) or replay.priorities[i + 1][0] > track.start]
     thresholds = (*terms.warn_at, BREACH)
@@ -385,7 +387,8 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track,
     priority = track.priority or replay.priority
     spec = terms.target(priority, track.metric)
     if spec is None:  # cancelled because the priority lost the target: the last one in force
-        spec = next(s for _, s in reversed(segments) if s is not None)
+        _, priority, spec = next(seg for seg in reversed(segments)
+                                 if seg[2] is not None and seg[0] <= (stopped_at or now))
     calendar = terms.calendar(spec)
     upto = min(now, stopped_at) if stopped_at else now
     elapsed = clock_minutes_between(calendar, track.start, upto, pauses)
