@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import pairwise
 
 from entitle.engine.calendars import Pause as Interval
 from entitle.engine.calendars import add_clock_time, clock_minutes_between, merge_pauses
@@ -372,7 +373,7 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track,
              explicit: list[Interval], now: datetime) -> tuple[ClockState, list[datetime | None]]:
     """The clock's state at `now` and, per threshold, its first crossing (maybe after now)."""
     own = _status_pauses(replay.statuses, terms.pause_statuses(track.metric))
-    gaps = [(a[1], b[0]) for a, b in zip(track.spans, track.spans[1:], strict=False)]
+    gaps = [(a[1], b[0]) for a, b in pairwise(track.spans)]
     pauses = merge_pauses([*own, *explicit, *gaps])
     segments = [(max(at, track.start), p, terms.target(p, track.metric))
                 for i, (at, p) in enumerate(replay.priorities)
