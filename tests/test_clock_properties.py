@@ -9,8 +9,8 @@ is where exactly the target's minutes have run.
 from __future__ import annotations
 
 import random
-from itertools import pairwise
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -147,8 +147,10 @@ def test_a_breach_never_reverses_and_elapsed_never_shrinks(cal, start, data) -> 
     assert set(early.crossings) <= set(late.crossings)
     later = {(c.metric, c.cycle): c for c in late.clocks}
     for c in early.clocks:
+        if c.state == "inactive":  # a placeholder until the first cycle opens
+            continue
         d = later[(c.metric, c.cycle)]
         if c.breached_at is not None:
             assert d.breached_at == c.breached_at
-        if c.priority == d.priority and c.state != "inactive":
+        if c.priority == d.priority:
             assert d.elapsed_minutes >= c.elapsed_minutes - 1e-6
