@@ -84,6 +84,17 @@ def test_the_union_of_pauses_does_not_depend_on_their_order(cal, start, m, data)
 
 
 @PROFILE
+@given(maybe_calendars, instants, st.data())
+def test_minutes_run_lie_between_zero_and_the_wall_clock_minutes(cal, start, data) -> None:
+    given_pauses = data.draw(pauses(start))
+    a = start + timedelta(minutes=data.draw(st.integers(-3000, 20000)))
+    b = a + timedelta(minutes=data.draw(st.integers(0, 20000)))
+    ran = clock_minutes_between(cal, a, b, given_pauses)
+    assert 0 <= ran <= (b - a) / timedelta(minutes=1) + 1e-9
+    assert ran <= clock_minutes_between(cal, a, b) + 1e-9  # pauses only take time away
+
+
+@PROFILE
 @given(maybe_calendars, instants, minutes, st.data())
 def test_a_due_time_is_where_the_minutes_have_run(cal, start, m, data) -> None:
     given_pauses = data.draw(pauses(start))

@@ -205,7 +205,10 @@ def _running(calendar: Calendar | None, at: datetime, pauses: Iterable[Pause],
     base = ([(at, _END_OF_TIME)] if calendar is None
             else _intervals(_schedule(calendar), at, last_day))
     merged = merge_pauses(pauses)
-    return _minus(base, merged) if merged else iter(base)
+    if not merged:
+        return iter(base)
+    # Cutting out a pause may leave a piece of the first interval that ends before `at`.
+    return (span for span in _minus(base, merged) if span[1] > at)
 
 
 def add_clock_time(calendar: Calendar | None, start: datetime, minutes: float,

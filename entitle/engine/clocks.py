@@ -362,9 +362,7 @@ def _first_crossing(terms: ClockTerms, track: _Track, pauses: tuple[Interval, ..
         if reach is None:
             continue
         at = track.first_live(max(reach, since))
-        if at is None:  # stopped before this target was reached; a later, tighter one may be
-            continue
-        if until is None or at < until:
+        if at is not None and (until is None or at < until):
             return at
     return None
 
