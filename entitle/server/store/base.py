@@ -191,4 +191,5 @@ def to_text(at: datetime) -> str:
 
 
 def from_text(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """to_text's inverse (fromisoformat: some 20x faster than strptime, it matters per row)."""
+    return datetime.fromisoformat(text).astimezone(UTC)
