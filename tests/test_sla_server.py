@@ -304,6 +304,12 @@ def test_bad_requests_name_the_field(bundle, store_url):
             stub.GetTicketSla(pb.GetTicketSlaRequest(ticket_id="nope"), timeout=10)
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
         assert "'nope'" in err.value.details()
+        for at in (T0 - M, T0 + timedelta(days=3651), datetime(9999, 12, 31, tzinfo=UTC)):
+            with pytest.raises(grpc.RpcError) as err:
+                sla_of(stub, "T-bad", at=at)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert err.value.details().startswith("at: ")
+        assert sla_of(stub, "T-bad", at=T0 + timedelta(days=3000)).event_count == 0
         assert sla_of(stub, "T-bad").event_count == 0  # nothing of the refused calls stuck
 
 

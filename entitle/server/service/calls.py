@@ -351,8 +351,9 @@ class EntitlementCalls:
 
     def get_ticket_sla(self, request, call: Call):
         ticket_id = _text("ticket_id", request.ticket_id)
-        at = _optional_instant(request, "at", self.clock.now())
-        return get_ticket_sla(self._sla_clocks(), self.store, ticket_id, at)
+        now = self.clock.now()
+        at = _optional_instant(request, "at", now)
+        return get_ticket_sla(self._sla_clocks(), self.store, ticket_id, at, now)
 
     # -- alerts: the alert log (service/alertlog.py) ----------------------------------------
     def _alerts_committed(self) -> None:
