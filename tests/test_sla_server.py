@@ -352,6 +352,11 @@ def test_events_sent_with_the_admission_are_recorded(bundle, store_url):
             stub.CheckCoverage(pb.CheckCoverageRequest(ticket=msg, consume=True), timeout=10)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert err.value.details().startswith("ticket.pauses: ")
+        many = [event(f"m{i}", "customer_message", T0) for i in range(101)]
+        with pytest.raises(grpc.RpcError) as err:
+            admit(stub, "T-too-long", events=many)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.value.details().startswith("ticket.events: ")
 
 
 def test_a_reload_does_not_change_a_live_ticket_s_targets(bundle, store_url):

@@ -47,6 +47,7 @@ from entitle.server.service.wire import (
     ticket_from_proto,
     timestamp,
 )
+from entitle.server.slaclocks import MAX_EVENTS_PER_CALL
 from entitle.server.snapshots import NoPolicyLoaded
 from entitle.v1 import entitle_pb2 as pb
 
@@ -116,6 +117,10 @@ class EntitlementCalls:
             if request.consume and ticket.pauses:
                 raise invalid("ticket.pauses", "an admitted ticket's history is kept as "
                               "events: send `events` (or RecordTicketEvents later)")
+            if request.consume and len(ticket.events) > MAX_EVENTS_PER_CALL:
+                raise invalid("ticket.events", f"an admission keeps at most "
+                              f"{MAX_EVENTS_PER_CALL} events; send the rest with "
+                              "RecordTicketEvents")
             with self.runtime.holder.lease() as snapshot:
                 answer = check_coverage(
                     snapshot,
