@@ -523,3 +523,10 @@ def test_two_replicas_on_one_store_emit_each_sla_alert_once(bundle, store_url):
             [(t, "first_response", 0, p) for t in busy for p in (50, 75, 100)]
             + [(t, m, 0, p) for t in silent for m in ("first_response", "resolution")
                for p in (50, 75, 100)])
+
+
+def test_the_checker_role_may_record_events_and_read_clocks():
+    from entitle.server.service.access import role_needed
+
+    for name in ("RecordTicketEvents", "GetTicketSla"):
+        assert role_needed(f"/entitle.v1.EntitlementService/{name}") == "checker"
