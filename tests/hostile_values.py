@@ -5,7 +5,10 @@ contracts, units) let generated requests reach past the first check into the sto
 
 from __future__ import annotations
 
-from google.protobuf import message_factory
+import json
+from pathlib import Path
+
+from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -16,6 +19,10 @@ from entitle.server.service.calls import SERVICE
 from entitle.server.service.wire import MAX_SECONDS, MIN_SECONDS, timestamp
 
 NOW_SECONDS = timestamp(NOW).seconds
+# Requests each call accepts (by method name): spoilt one field at a time.
+ACCEPTED = json.loads(
+    (Path(__file__).resolve().parent / "fixtures" / "hostile" / "requests.json").read_text()
+)
 EARLIEST_SECONDS = 946684800  # 2000-01-01T00:00:00Z
 TIMESTAMP = Timestamp.DESCRIPTOR.full_name
 
@@ -202,21 +209,32 @@ def _mutate(draw, msg: Message) -> None:
         setattr(msg, fd.name, draw(_value(fd, False)))
 
 
+def accepted(method) -> st.SearchStrategy[Message]:
+    """A request the call accepts: from the fixture, else built from seed values."""
+    known = ACCEPTED.get(method.name)
+    if not known:
+        return messages(method.input_type, True)
+    cls = message_factory.GetMessageClass(method.input_type)
+    return st.sampled_from(known).map(lambda obj: json_format.ParseDict(obj, cls()))
+
+
 @st.composite
-def _one_mistake(draw, descriptor: Descriptor) -> Message:
-    msg = draw(messages(descriptor, True))
-    if descriptor.fields:
+def _one_mistake(draw, method) -> Message:
+    msg = draw(accepted(method))
+    if method.input_type.fields:
         _mutate(draw, msg)
     return msg
 
 
 def requests() -> st.SearchStrategy[tuple[object, Message]]:
     """(method descriptor, request) over every method of the service: requests a call
-    accepts but for one hostile value (the likeliest to reach deep), seeded ones with a few
-    hostile values, and wholly hostile ones."""
+    accepts but for one hostile value (the likeliest to reach deep), accepted ones (they
+    build the ledger and the clocks the others meet), seeded ones with a few hostile values,
+    and wholly hostile ones."""
     return st.one_of(*(
         st.tuples(st.just(method), st.one_of(
-            _one_mistake(method.input_type),
+            _one_mistake(method),
+            accepted(method),
             messages(method.input_type, True),
             messages(method.input_type, False),
         ))
