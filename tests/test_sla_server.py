@@ -14,13 +14,7 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from entitle.engine.model import PRIORITIES
-from entitle.engine.ticket import EVENT_TYPES
-from entitle.server.service.wire import timestamp
-from entitle.server.slaclocks import MAX_TICKET_EVENTS, SlaSweeper, sla_sweeper_of
-from entitle.v1 import entitle_pb2 as pb
-from tests.test_server_harness import (
+from test_server_harness import (
     NOW,
     ServerProcess,
     in_process,
@@ -29,6 +23,12 @@ from tests.test_server_harness import (
     ticket,
     wait_for,
 )
+
+from entitle.engine.model import PRIORITIES
+from entitle.engine.ticket import EVENT_TYPES
+from entitle.server.service.wire import timestamp
+from entitle.server.slaclocks import MAX_TICKET_EVENTS, SlaSweeper, sla_sweeper_of
+from entitle.v1 import entitle_pb2 as pb
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sla_server"
 T0 = NOW  # 2026-06-15 10:00 UTC: tickets are created then
