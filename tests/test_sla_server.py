@@ -502,8 +502,12 @@ def test_two_replicas_on_one_store_emit_each_sla_alert_once(bundle, store_url):
                 errors.append(exc)
 
         def deliver(stub, tid: str) -> None:
+            # After every crossing they could move (first_response breached at 15m, met late
+            # at 20m; resolution breached at 2h, then on hold): the alerts are the same
+            # whether a sweeper assesses the ticket before or after its events, so every
+            # interleaving of sweeps and deliveries must give exactly these, once each.
             record(stub, tid, event("reply", "agent_reply", T0 + 20 * M),
-                   event("hold", "status_changed", T0 + 30 * M, status="on_hold"))
+                   event("hold", "status_changed", T0 + 4 * 60 * M, status="on_hold"))
 
         threads = [threading.Thread(target=run, args=(deliver, srv.stub, tid))
                    for tid in busy for srv in (a, b)]
@@ -519,12 +523,39 @@ def test_two_replicas_on_one_store_emit_each_sla_alert_once(bundle, store_url):
         got = sla_alerts(b.stub)
         keys = [(x.ticket_id, x.metric, x.cycle, x.threshold) for x in got]
         assert len(keys) == len(set(keys))
-        # busy: first_response 50/75/100 (breached at 15m, met late at 20m), resolution on
-        # hold from 30m (25 %); silent: both clocks ran out, 3 alerts each.
-        assert sorted(keys) == sorted(
-            [(t, "first_response", 0, p) for t in busy for p in (50, 75, 100)]
-            + [(t, m, 0, p) for t in silent for m in ("first_response", "resolution")
-               for p in (50, 75, 100)])
+        crossed = {  # urgent: fr 15m, res 2h, warnings at 50 and 75 %
+            "first_response": {50: T0 + 7.5 * M, 75: T0 + 11.25 * M, 100: T0 + 15 * M},
+            "resolution": {50: T0 + 60 * M, 75: T0 + 90 * M, 100: T0 + 120 * M},
+        }
+        assert sorted((x.ticket_id, x.metric, x.threshold, when(x.occurred_at)) for x in got) == \
+            sorted((t, m, p, at) for t in busy + silent for m, by in crossed.items()
+                   for p, at in by.items())
+        for tid in busy:
+            sla = sla_of(a.stub, tid)
+            assert clocks(sla)[("first_response", 0)] == "met_late"
+            assert clocks(sla)[("resolution", 0)] == "breached"
+            assert clock(sla, "resolution").paused
+
+
+def test_a_sweep_that_assessed_a_ticket_before_its_events_arrived_changes_nothing(
+        bundle, store_url):
+    """The sweeper read a ticket's clocks (no events yet: it looks breached), then events
+    came in showing it on hold all along: the sweep's conclusions for it are dropped, the
+    events' ones stand."""
+    late = T0 + 5 * 60 * M
+    with in_process(bundle, store_url, now=late, config=QUIET) as srv:
+        admit(srv.stub, "T-stale", priority="urgent")  # fr 15m, res 2h
+        admit(srv.stub, "T-other", priority="urgent")
+        sweeper = sla_sweeper_of(srv.runtime)
+        store = srv.runtime.store
+        due = store.due_clocks(late, 10)
+        assert {c.ticket_id for c, _ in due} == {"T-stale", "T-other"}
+        updates = [(c, sweeper.sla.assess(c, events, late)) for c, events in due]
+        record(srv.stub, "T-stale", event("hold", "status_changed", T0 + 1 * M, status="on_hold"))
+        assert store.apply_sweep(updates, late) == 6  # T-other's alerts only
+        assert {x.ticket_id for x in sla_alerts(srv.stub)} == {"T-other"}
+        assert clocks(sla_of(srv.stub, "T-stale"))[("resolution", 0)] == "paused"
+        assert sla_sweep(srv) == 0
 
 
 def test_the_checker_role_may_record_events_and_read_clocks():
