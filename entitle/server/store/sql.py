@@ -225,6 +225,21 @@ class SqlStore:
 
         return self._run(work, write=False)
 
+    def admission_view(self, ticket_id: str, keys: Sequence[tuple[str, str]]
+                       ) -> tuple[bytes | None, list[float]]:
+        """Before an admission, in one statement: the decision kept if the ticket was already
+        admitted, and used() of each key (what its decision reads)."""
+        match = " OR ".join(["(contract_id = ? AND period_key = ?)"] * len(keys))
+        sql = "SELECT payload, NULL, NULL, NULL FROM ticket_admissions WHERE ticket_id = ?"
+        if keys:
+            sql += (" UNION ALL SELECT NULL, contract_id, period_key, used FROM usage_counters "
+                    f"WHERE {match}")
+        rows = self._run(lambda tx: tx.all(sql, (ticket_id, *(v for k in keys for v in k))),
+                         write=False)
+        payload = next((bytes(r[0]) for r in rows if r[0] is not None), None)
+        found = {(r[1], r[2]): float(r[3]) for r in rows if r[0] is None}
+        return payload, [found.get(key, 0.0) for key in keys]
+
     def _add(self, tx: Tx, contract_id: str, period_key: str, amount: float,
              cap: float) -> float | None:
         """Add `amount` unless that passes `cap`; the period's new usage, or None if refused."""
