@@ -63,6 +63,12 @@ class GroupCommit(Generic[Item, Result]):
         self._lock = threading.Lock()
         self._queue: deque[_Waiter[Item, Result]] = deque()
 
+    @property
+    def queued(self) -> int:
+        """Calls waiting for (or in) a batch right now."""
+        with self._lock:
+            return len(self._queue)
+
     def submit(self, item: Item) -> Result:
         """`item`'s result, once the batch that ran it finished (raises its exception)."""
         me: _Waiter[Item, Result] = _Waiter(item)
