@@ -22,11 +22,12 @@ MAX_BATCH = 128  # bounds one transaction's size (and the SQL statements' parame
 
 
 class _Waiter(Generic[Item, Result]):
-    __slots__ = ("done", "error", "event", "item", "lead", "result")
+    __slots__ = ("done", "error", "item", "lead", "result", "woken")
 
     def __init__(self, item: Item):
         self.item = item
-        self.event = threading.Event()
+        self.woken = threading.Lock()  # held until woken: lighter than an Event
+        self.woken.acquire()
         self.lead = False  # woken to lead the next batch, not with a result
         self.done = False
         self.result: Result | None = None
@@ -38,11 +39,14 @@ class _Waiter(Generic[Item, Result]):
         else:
             self.result = outcome  # type: ignore[assignment]
         self.done = True
-        self.event.set()
+        self.woken.release()
 
     def promote(self) -> None:
         self.lead = True
-        self.event.set()
+        self.woken.release()
+
+    def wait(self) -> None:
+        self.woken.acquire()
 
     def outcome(self) -> Result:
         if self.error is not None:
@@ -76,7 +80,7 @@ class GroupCommit(Generic[Item, Result]):
             self._queue.append(me)
             leading = len(self._queue) == 1
         if not leading:
-            me.event.wait()
+            me.wait()
             if me.done:
                 return me.outcome()
         self._lead()
@@ -97,6 +101,6 @@ class GroupCommit(Generic[Item, Result]):
                 self._queue.popleft()
             after = self._queue[0] if self._queue else None
         for waiter, outcome in zip(group, outcomes, strict=True):
-            waiter.finish(outcome)
+            waiter.finish(outcome)  # the leader's own too: its lock is held, nobody waits
         if after is not None:
             after.promote()
