@@ -111,16 +111,18 @@ class EntitlementCalls:
             raise invalid("ticket", "is required")
         try:
             ticket = ticket_from_proto(request.ticket)
-            with self.runtime.holder.lease() as snapshot:
-                answer = check_coverage(
-                    snapshot,
-                    self.store,
-                    ticket,
-                    now,
-                    consume=request.consume,
-                    on_commit_alerts=self.runtime.admission_alerts,
-                )
-            self._alerts_committed()
+            try:
+                with self.runtime.holder.lease() as snapshot:
+                    answer = check_coverage(
+                        snapshot,
+                        self.store,
+                        ticket,
+                        now,
+                        consume=request.consume,
+                        on_commit_alerts=self.runtime.admission_alerts,
+                    )
+            finally:  # also after a failure: the commit group this call led may hold alerts
+                self._alerts_committed()
         except TicketError as exc:
             raise ticket_failure(exc, "ticket.") from None
         self._observe(request.consume, ticket, answer, now, started)
