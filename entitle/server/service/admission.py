@@ -86,10 +86,12 @@ class _Admitted:
     def __init__(self, decision: Decision):
         self.decision = decision
         self.message = decision_to_proto(decision)  # built once; only the quota changes
+        self._used: float | None = None
 
     def at(self, used: float) -> pb.Decision:
-        if self.decision.quota is not None:
+        if self.decision.quota is not None and used != self._used:
             self.message.quota.CopyFrom(quota_to_proto(quota_with(self.decision.quota, used)))
+            self._used = used
         return self.message
 
     def payload(self, used: float) -> bytes:
