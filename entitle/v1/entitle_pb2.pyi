@@ -49,6 +49,8 @@ class AlertKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALERT_KIND_CONTRACT_ACTIVATED: _ClassVar[AlertKind]
     ALERT_KIND_CONTRACT_EXPIRING: _ClassVar[AlertKind]
     ALERT_KIND_CONTRACT_EXPIRED: _ClassVar[AlertKind]
+    ALERT_KIND_SLA_WARNING: _ClassVar[AlertKind]
+    ALERT_KIND_SLA_BREACHED: _ClassVar[AlertKind]
 COVERAGE_REASON_UNSPECIFIED: CoverageReason
 COVERAGE_REASON_COVERED: CoverageReason
 COVERAGE_REASON_COVERED_OVERAGE: CoverageReason
@@ -77,6 +79,8 @@ ALERT_KIND_QUOTA_EXHAUSTED: AlertKind
 ALERT_KIND_CONTRACT_ACTIVATED: AlertKind
 ALERT_KIND_CONTRACT_EXPIRING: AlertKind
 ALERT_KIND_CONTRACT_EXPIRED: AlertKind
+ALERT_KIND_SLA_WARNING: AlertKind
+ALERT_KIND_SLA_BREACHED: AlertKind
 
 class Ticket(_message.Message):
     __slots__ = ("ticket_id", "customer_id", "product", "priority", "created_at", "subject", "attributes", "pauses", "first_response_at", "resolved_at", "events")
@@ -438,7 +442,7 @@ class PingResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("cursor", "kind", "contract_id", "customer_id", "plan_id", "threshold", "period_start", "used", "limit", "unit", "days_left", "occurred_at", "emitted_at", "recipients", "message")
+    __slots__ = ("cursor", "kind", "contract_id", "customer_id", "plan_id", "threshold", "period_start", "used", "limit", "unit", "days_left", "occurred_at", "emitted_at", "recipients", "message", "ticket_id", "metric", "cycle", "due_at")
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     CONTRACT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -454,6 +458,10 @@ class Alert(_message.Message):
     EMITTED_AT_FIELD_NUMBER: _ClassVar[int]
     RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    CYCLE_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
     cursor: int
     kind: AlertKind
     contract_id: str
@@ -469,7 +477,11 @@ class Alert(_message.Message):
     emitted_at: _timestamp_pb2.Timestamp
     recipients: _containers.RepeatedScalarFieldContainer[str]
     message: str
-    def __init__(self, cursor: _Optional[int] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., contract_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., threshold: _Optional[int] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., used: _Optional[float] = ..., limit: _Optional[float] = ..., unit: _Optional[str] = ..., days_left: _Optional[float] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., emitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recipients: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ...) -> None: ...
+    ticket_id: str
+    metric: str
+    cycle: int
+    due_at: _timestamp_pb2.Timestamp
+    def __init__(self, cursor: _Optional[int] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., contract_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., threshold: _Optional[int] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., used: _Optional[float] = ..., limit: _Optional[float] = ..., unit: _Optional[str] = ..., days_left: _Optional[float] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., emitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recipients: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ..., ticket_id: _Optional[str] = ..., metric: _Optional[str] = ..., cycle: _Optional[int] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AlertFilter(_message.Message):
     __slots__ = ("kinds", "customer_id", "contract_id")
@@ -514,3 +526,73 @@ class ListAlertsResponse(_message.Message):
     next_cursor: int
     has_more: bool
     def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., next_cursor: _Optional[int] = ..., has_more: _Optional[bool] = ...) -> None: ...
+
+class RecordTicketEventsRequest(_message.Message):
+    __slots__ = ("ticket_id", "events")
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    ticket_id: str
+    events: _containers.RepeatedCompositeFieldContainer[TicketEvent]
+    def __init__(self, ticket_id: _Optional[str] = ..., events: _Optional[_Iterable[_Union[TicketEvent, _Mapping]]] = ...) -> None: ...
+
+class RecordedEvent(_message.Message):
+    __slots__ = ("id", "duplicate", "conflicting")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    CONFLICTING_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    duplicate: bool
+    conflicting: bool
+    def __init__(self, id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., conflicting: _Optional[bool] = ...) -> None: ...
+
+class RecordTicketEventsResponse(_message.Message):
+    __slots__ = ("events", "sla")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    SLA_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[RecordedEvent]
+    sla: TicketSla
+    def __init__(self, events: _Optional[_Iterable[_Union[RecordedEvent, _Mapping]]] = ..., sla: _Optional[_Union[TicketSla, _Mapping]] = ...) -> None: ...
+
+class GetTicketSlaRequest(_message.Message):
+    __slots__ = ("ticket_id", "at")
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ticket_id: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, ticket_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetTicketSlaResponse(_message.Message):
+    __slots__ = ("sla",)
+    SLA_FIELD_NUMBER: _ClassVar[int]
+    sla: TicketSla
+    def __init__(self, sla: _Optional[_Union[TicketSla, _Mapping]] = ...) -> None: ...
+
+class TicketSla(_message.Message):
+    __slots__ = ("ticket_id", "contract_id", "customer_id", "plan_id", "sla_id", "sla_rule", "policy_revision", "created_at", "priority", "clocks", "event_count", "next_alert_at", "as_of")
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTRACT_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    SLA_ID_FIELD_NUMBER: _ClassVar[int]
+    SLA_RULE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_REVISION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    CLOCKS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ALERT_AT_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    ticket_id: str
+    contract_id: str
+    customer_id: str
+    plan_id: str
+    sla_id: str
+    sla_rule: str
+    policy_revision: str
+    created_at: _timestamp_pb2.Timestamp
+    priority: str
+    clocks: _containers.RepeatedCompositeFieldContainer[Target]
+    event_count: int
+    next_alert_at: _timestamp_pb2.Timestamp
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, ticket_id: _Optional[str] = ..., contract_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., sla_id: _Optional[str] = ..., sla_rule: _Optional[str] = ..., policy_revision: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[str] = ..., clocks: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., event_count: _Optional[int] = ..., next_alert_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from entitle import __version__
+from entitle.engine.clocks import History
 from entitle.engine.decide import quota_for
 from entitle.engine.model import Contract, Policy
 from entitle.engine.periods import lifecycle, period_at, period_key
@@ -38,6 +39,7 @@ from entitle.server.service.pages import (
     page_size,
     query_fingerprint,
 )
+from entitle.server.service.ticketsla import get_ticket_sla, record_events, record_ticket_events
 from entitle.server.service.wire import (
     LIFECYCLES,
     instant,
@@ -45,6 +47,7 @@ from entitle.server.service.wire import (
     ticket_from_proto,
     timestamp,
 )
+from entitle.server.slaclocks import MAX_EVENTS_PER_CALL
 from entitle.server.snapshots import NoPolicyLoaded
 from entitle.v1 import entitle_pb2 as pb
 
@@ -111,6 +114,13 @@ class EntitlementCalls:
             raise invalid("ticket", "is required")
         try:
             ticket = ticket_from_proto(request.ticket)
+            if request.consume and ticket.pauses:
+                raise invalid("ticket.pauses", "an admitted ticket's history is kept as "
+                              "events: send `events` (or RecordTicketEvents later)")
+            if request.consume and len(ticket.events) > MAX_EVENTS_PER_CALL:
+                raise invalid("ticket.events", f"an admission keeps at most "
+                              f"{MAX_EVENTS_PER_CALL} events; send the rest with "
+                              "RecordTicketEvents")
             try:
                 with self.runtime.holder.lease() as snapshot:
                     answer = check_coverage(
@@ -120,7 +130,10 @@ class EntitlementCalls:
                         now,
                         consume=request.consume,
                         on_commit_alerts=self.runtime.admission_alerts,
+                        sla_clocks=self.runtime.sla_clocks,
                     )
+                if request.consume and (answer.admitted or answer.duplicate):
+                    self._keep_history(ticket, now)
             finally:  # also after a failure: the commit group this call led may hold alerts
                 self._alerts_committed()
         except TicketError as exc:
@@ -129,6 +142,15 @@ class EntitlementCalls:
         return pb.CheckCoverageResponse(
             decision=answer.decision, duplicate=answer.duplicate, admitted=answer.admitted
         )
+
+    def _keep_history(self, ticket, now: datetime) -> None:
+        """An admitted ticket's events (and first_response_at, resolved_at) become its first
+        recorded events; a retried admission records them again, changing nothing."""
+        events = History.of(ticket).events
+        if events and self.runtime.sla_clocks is not None:
+            with contextlib.suppress(Failure):  # no clock: admitted before clocks were kept
+                record_events(self.runtime.sla_clocks, self.store, ticket.ticket_id, events, now,
+                              self.runtime.alert_bus)
 
     def _observe(self, consume: bool, ticket, answer, now: datetime, started: float) -> None:
         """Metrics and the decision log of one CheckCoverage answer."""
@@ -321,6 +343,24 @@ class EntitlementCalls:
             changed=outcome.status == APPLIED,
             error=outcome.message,
         )
+
+    # -- SLA clocks of admitted tickets (service/ticketsla.py) ---------------------------------
+    def _sla_clocks(self):
+        if self.runtime.sla_clocks is None:
+            raise Failure(Code.UNIMPLEMENTED, "SLA clocks are not available")
+        return self.runtime.sla_clocks
+
+    def record_ticket_events(self, request, call: Call):
+        now = self.clock.now()
+        ticket_id = _text("ticket_id", request.ticket_id)
+        return record_ticket_events(self._sla_clocks(), self.store, request, now, ticket_id,
+                                    self.runtime.alert_bus)
+
+    def get_ticket_sla(self, request, call: Call):
+        ticket_id = _text("ticket_id", request.ticket_id)
+        now = self.clock.now()
+        at = _optional_instant(request, "at", now)
+        return get_ticket_sla(self._sla_clocks(), self.store, ticket_id, at, now)
 
     # -- alerts: the alert log (service/alertlog.py) ----------------------------------------
     def _alerts_committed(self) -> None:

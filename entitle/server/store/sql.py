@@ -28,11 +28,13 @@ from entitle.server.store.base import (
     from_text,
     to_text,
 )
+from entitle.server.store.clocks import ClockLedger, NewClock
 from entitle.server.store.groupcommit import GroupCommit
 from entitle.server.store.migrations import LATEST, MIGRATIONS
 
 T = TypeVar("T")
 KEPT_BUNDLES = 5  # accepted bundles kept in the store, the newest included
+APPEND_CHUNK = 200  # alerts per INSERT statement (10 parameters each)
 ATTEMPTS = 5  # a transaction that hit a deadlock or a lock timeout is run again, this often
 
 
@@ -72,12 +74,13 @@ class _Admission:
     answer: Callable[[float], bytes]
     at: datetime
     hook: AlertHook | None
+    clock: NewClock | None
 
 
 _GROUP_GUARD = threading.Lock()  # creates each store's group-commit queue once
 
 
-class SqlStore:
+class SqlStore(ClockLedger):
     """Conditional updates, idempotency and the outbox; subclasses open transactions."""
 
     backend = "sql"
@@ -259,16 +262,18 @@ class SqlStore:
         self, ticket_id: str, contract_id: str, period_key: str, *, amount: float,
         limit: float | None, allow_over: bool, answer: Callable[[float], bytes], at: datetime,
         on_commit_alerts: AlertHook | None = None,
+        clock: NewClock | None = None,  # SLA clocks: the row created with the admission
     ) -> AdmitResult:
         """Count a ticket once: a known ticket is a duplicate, a full period is refused.
 
         `answer(used)` is the decision to keep for retries, given the period's usage once
         this ticket is counted (known only inside the transaction, under the row lock).
+        `clock`, when given, is the ticket's SLA clock row, inserted in the same transaction.
         Concurrent admissions of this process share a transaction (group commit).
         """
         cap = math.inf if limit is None or allow_over else limit + EPSILON
         return self._group_commit().submit(_Admission(
-            ticket_id, contract_id, period_key, amount, cap, answer, at, on_commit_alerts
+            ticket_id, contract_id, period_key, amount, cap, answer, at, on_commit_alerts, clock
         ))
 
     # -- admissions in groups: one transaction, one commit for every admission queued -------
@@ -306,6 +311,7 @@ class SqlStore:
         results: list[AdmitResult | Exception] = []
         rows: list[tuple] = []
         alerts: list[tuple[list[NewAlert], datetime]] = []
+        clocks: list[NewClock] = []
         changed: dict[tuple[str, str], float] = {}
         for a in batch:
             if a.ticket_id in known:
@@ -331,6 +337,8 @@ class SqlStore:
                          to_text(a.at)))
             if new:
                 alerts.append((new, a.at))
+            if a.clock is not None:
+                clocks.append(a.clock)
             results.append(AdmitResult("admitted", payload, after))
         if rows:
             inserted = tx.all(
@@ -347,6 +355,8 @@ class SqlStore:
                 "UPDATE usage_counters SET used = ? WHERE contract_id = ? AND period_key = ?",
                 (after, contract_id, period_key),
             )
+        for clock in clocks:  # SLA clocks: committed with their admissions
+            self._insert_clock(tx, clock)
         for new, at in alerts:
             self._append(tx, new, at)
         return results
@@ -454,27 +464,40 @@ class SqlStore:
                 self._append(tx, alerts, emitted_at or change.at)
 
     def _append(self, tx: Tx, alerts: Iterable[NewAlert], emitted_at: datetime) -> list[int]:
-        """Insert alerts whose key was never emitted; their new cursors."""
+        """Insert alerts whose key was never emitted, in order; their new cursors.
+
+        Two statements per chunk of alerts whatever their number (a sweep appends a
+        thousand at once): the keys that are new, then those alerts."""
         self._lock_alert_log(tx)
-        cursors = []
-        for a in alerts:
-            fresh = tx.one(
-                "INSERT INTO alert_keys (dedupe_key, emitted_at) VALUES (?, ?) "
-                "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
-                (a.dedupe_key, to_text(emitted_at)),
-            )
-            if fresh is None:
+        batch, seen = [], set()
+        for a in alerts:  # a key given twice: its first alert
+            if a.dedupe_key not in seen:
+                seen.add(a.dedupe_key)
+                batch.append(a)
+        cursors: list[int] = []
+        for i in range(0, len(batch), APPEND_CHUNK):
+            chunk = batch[i: i + APPEND_CHUNK]
+            fresh = {r[0] for r in tx.all(
+                "INSERT INTO alert_keys (dedupe_key, emitted_at) VALUES "
+                + ", ".join(["(?, ?)"] * len(chunk))
+                + " ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
+                tuple(v for a in chunk for v in (a.dedupe_key, to_text(emitted_at))),
+            )}
+            new = [a for a in chunk if a.dedupe_key in fresh]
+            if not new:
                 continue
-            row = tx.one(
+            rows = tx.all(
                 "INSERT INTO alerts (dedupe_key, kind, contract_id, customer_id, plan_id, "
-                "threshold, period_key, occurred_at, emitted_at, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING cursor",
-                (a.dedupe_key, a.kind, a.contract_id, a.customer_id, a.plan_id, a.threshold,
-                 a.period_key, to_text(a.occurred_at), to_text(emitted_at),
-                 json.dumps(a.body, sort_keys=True)),
+                "threshold, period_key, occurred_at, emitted_at, body) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(new))
+                + " RETURNING cursor",
+                tuple(v for a in new for v in (
+                    a.dedupe_key, a.kind, a.contract_id, a.customer_id, a.plan_id, a.threshold,
+                    a.period_key, to_text(a.occurred_at), to_text(emitted_at),
+                    json.dumps(a.body, sort_keys=True))),
             )
-            cursors.append(int(row[0]))
-            tx.emitted_kinds = [*getattr(tx, "emitted_kinds", ()), a.kind]  # for metrics
+            cursors += sorted(int(r[0]) for r in rows)
+            tx.emitted_kinds = [*getattr(tx, "emitted_kinds", ()), *(a.kind for a in new)]
         return cursors
 
     def append_alerts(self, alerts: Iterable[NewAlert], emitted_at: datetime) -> list[int]:
