@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from entitle.engine.calendars import earlier, later
 from entitle.engine.decide import UsageView, quota_for
 from entitle.engine.model import Contract, Policy
 from entitle.engine.periods import lifecycle
@@ -74,7 +75,7 @@ def _renews(candidate: Contract, contract: Contract) -> bool:
         return False
     return (
         candidate.customer == contract.customer
-        and candidate.start_at >= contract.end_at - RENEWAL_LEAD
+        and candidate.start_at >= earlier(contract.end_at, RENEWAL_LEAD)
         and (candidate.end_at is None or candidate.end_at > contract.end_at)
         and _covers_all_of(candidate, contract)
     )
@@ -88,7 +89,7 @@ def _renewal_of(contract: Contract, candidates: Iterable[Contract]) -> str | Non
 
 def renewals(policy: Policy, usage: UsageView, at: datetime, within: timedelta) -> Report:
     """Contracts in their term (or planned) whose end falls in [at, at + within), soonest first."""
-    horizon = at + within
+    horizon = later(at, within)  # `--now` late in 9999: to the end of time
     rows = []
     ending = [
         c for c in policy.contracts.values()

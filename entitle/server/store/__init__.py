@@ -14,6 +14,7 @@ from entitle.server.store.base import (
     StoreUnavailable,
     TicketUsage,
     UsageChange,
+    ValueNotStorable,
     redact,
 )
 from entitle.server.store.migrations import check_readable
@@ -36,6 +37,7 @@ __all__ = [
     "StoredAlert",
     "TicketUsage",
     "UsageChange",
+    "ValueNotStorable",
     "check_store",
     "open_store",
     "server_pool_size",

@@ -25,6 +25,7 @@ from entitle.server.store.base import (
     StoreUnavailable,
     TicketUsage,
     UsageChange,
+    ValueNotStorable,
     from_text,
     to_text,
 )
@@ -85,6 +86,9 @@ class SqlStore(ClockLedger):
 
     backend = "sql"
     unavailable: tuple[type[BaseException], ...] = ()  # database errors a caller may retry
+    # Driver errors about a value the database cannot hold (checked before `unavailable`,
+    # which may include their base classes): ValueNotStorable, never retried.
+    not_storable: tuple[type[BaseException], ...] = (OverflowError, UnicodeEncodeError)
 
     # -- what a backend provides ------------------------------------------------------------
     def _transaction(self, write: bool) -> AbstractContextManager[Tx]:
@@ -119,6 +123,8 @@ class SqlStore(ClockLedger):
                 for kind in getattr(tx, "emitted_kinds", ()):  # committed: count its alerts
                     count_alert(kind)
                 return result
+            except self.not_storable as exc:
+                raise self._refusal(exc) from exc
             except self.unavailable as exc:
                 # A server restart or failover must not fail the calls that notice it.
                 # A lost connection: the server rolled the transaction back -- unless it broke
@@ -143,6 +149,9 @@ class SqlStore(ClockLedger):
                     count_store_error(self.backend)
                     raise StoreUnavailable(f"{self.backend} store busy: {exc}") from exc
                 time.sleep(0.01 * 2 ** (attempt - 1))
+
+    def _refusal(self, exc: BaseException) -> ValueNotStorable:
+        return ValueNotStorable(f"the {self.backend} store cannot hold a value: {exc}")
 
     def _read_one(self, sql: str, params: tuple = ()) -> tuple | None:
         return self._run(lambda tx: tx.one(sql, params), write=False)
@@ -287,6 +296,22 @@ class SqlStore(ClockLedger):
         return group
 
     def _admit_batch(self, batch: Sequence[_Admission]) -> list[AdmitResult | Exception]:
+        """`batch` in one transaction; if the database refused a value (ValueNotStorable),
+        each admission alone, so that only the one carrying it fails."""
+        try:
+            return self._admit_group(batch)
+        except ValueNotStorable:
+            if len(batch) == 1:
+                raise
+        results: list[AdmitResult | Exception] = []
+        for admission in batch:
+            try:
+                results += self._admit_group([admission])
+            except ValueNotStorable as exc:
+                results.append(exc)
+        return results
+
+    def _admit_group(self, batch: Sequence[_Admission]) -> list[AdmitResult | Exception]:
         """One transaction for `batch`, run again if another process admitted one of its
         tickets meanwhile (PostgreSQL replicas: the row lock did not cover that ticket)."""
         for _ in range(ATTEMPTS):
