@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # gRPC service benchmark (docs/benchmarks.md, "gRPC service"): installs h2load when missing
-# (Debian package nghttp2-client), then runs bench/grpc_bench.py with any arguments given.
+# (Debian package nghttp2-client), then runs bench/grpc_bench.py with any arguments given:
+# each backend's table ends with the storage's own admission limit on the same database
+# (bench/storage_limit.py) and entitle's ratio to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup dev
