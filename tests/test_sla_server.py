@@ -449,6 +449,36 @@ def test_any_delivery_order_chunking_and_retries_give_the_offline_replay(bundle,
         check()
 
 
+def test_releasing_a_ticket_cancels_its_open_clocks_and_its_alerts(bundle, store_url):
+    with in_process(bundle, store_url, now=T0 + 70 * M, config=QUIET) as srv:
+        stub = srv.stub
+        admit(stub, "T-merged")  # medium: fr 2h, res 8h, warnings at 50 and 75 %
+        record(stub, "T-merged", event("r", "agent_reply", T0 + 10 * M))
+        assert sla_sweep(srv) == 0
+        admit(stub, "T-kept")
+        out = stub.ReleaseUsage(pb.ReleaseUsageRequest(ticket_id="T-merged", reason="merged"),
+                                timeout=10)
+        assert [r.contract_id for r in out.released] == ["initech-live"]
+        sla = sla_of(stub, "T-merged")
+        assert clocks(sla) == {("first_response", 0): "met", ("next_response", 0): "cancelled",
+                               ("resolution", 0): "cancelled"}
+        assert when(clock(sla, "resolution").stopped_at) == T0 + 70 * M
+        assert clock(sla, "resolution").elapsed_minutes == 70  # frozen at the release
+        assert not sla.HasField("next_alert_at")
+        later = T0 + 10 * 60 * M  # past every target: only the kept ticket alerts
+        assert sla_of(stub, "T-merged", at=later).clocks == sla.clocks
+        set_now(srv, later)
+        assert sla_sweep(srv) == 6
+        assert {a.ticket_id for a in sla_alerts(stub)} == {"T-kept"}
+        with pytest.raises(grpc.RpcError) as err:
+            record(stub, "T-merged", event("m", "customer_message", later))
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert err.value.details().startswith("ticket_id: ticket 'T-merged' was released at ")
+        again = stub.ReleaseUsage(pb.ReleaseUsageRequest(ticket_id="T-merged"), timeout=10)
+        assert list(again.released) == []
+        assert when(clock(sla_of(stub, "T-merged"), "resolution").stopped_at) == T0 + 70 * M
+
+
 # --- downtime and replicas ------------------------------------------------------------------
 
 

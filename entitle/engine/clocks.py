@@ -29,14 +29,15 @@ response clocks; reopen resumes resolution (the resolved time does not count). A
 change re-derives each live clock's target from its original start with pauses kept; a
 threshold it jumps over is crossed at the change instant; a breach never reverses. A reply
 or resolve at the due instant is on time; a clock asked about at its due instant is
-breached. A target absent under the new priority cancels its clock.
+breached. A target absent under the new priority cancels its clock. A history with
+`cancelled_at` (the server's released tickets) cancels every open clock then.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from itertools import pairwise
 
@@ -176,6 +177,9 @@ class History:
     priority: str
     events: tuple[TicketEvent, ...] = ()  # as delivered: any order, repeats allowed
     pauses: tuple[Interval, ...] = ()  # stateless form: intervals stopping every clock
+    # The ticket left the ledger then (released: deleted or merged): every clock still open
+    # is cancelled at that instant, after the events of the same instant; later ones unseen.
+    cancelled_at: datetime | None = None
 
     @classmethod
     def of(cls, ticket: Ticket) -> History:
@@ -282,7 +286,8 @@ class _Replay:
     priority: str  # now
 
 
-def _replay(terms: ClockTerms, history: History, events: tuple[TicketEvent, ...]) -> _Replay:
+def _replay(terms: ClockTerms, history: History, events: tuple[TicketEvent, ...],
+            cancelled_at: datetime | None = None) -> _Replay:
     start = history.created_at
     priority = history.priority
     first = _Track("first_response", 0, start)
@@ -337,6 +342,9 @@ def _replay(terms: ClockTerms, history: History, events: tuple[TicketEvent, ...]
             if open_cycle is not None:
                 open_cycle.stop(at, "cancelled", priority)
                 open_cycle = None
+    if cancelled_at is not None:
+        for track in (first, *cycles, resolution):
+            track.stop(max(cancelled_at, start), "cancelled", priority)
     return _Replay([first, *cycles, resolution], statuses, priorities,
                    [at for at, _ in priorities], priority)
 
@@ -471,15 +479,18 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track, pausing: _Pauses
 def evaluate(terms: ClockTerms, history: History, now: datetime) -> ClockReport:
     """Every clock of the ticket at `now`, the thresholds crossed so far and the next one."""
     now = now.astimezone(UTC)
-    if not history.events and not history.pauses:
+    if not history.events and not history.pauses and history.cancelled_at is None:
         return _fresh(terms, history, now)
     return _replayed(terms, history, now)
 
 
 def _replayed(terms: ClockTerms, history: History, now: datetime) -> ClockReport:
     """evaluate() by replaying the ordered history."""
-    events = tuple(e for e in ordered_events(history.events) if e.at <= now)
-    replay = _replay(terms, history, events)
+    cancelled = history.cancelled_at
+    cancelled = cancelled.astimezone(UTC) if cancelled is not None and cancelled <= now else None
+    seen = now if cancelled is None else cancelled
+    events = tuple(e for e in ordered_events(history.events) if e.at <= seen)
+    replay = _replay(terms, history, events, cancelled)
     explicit = _clip(history.pauses, now)
     by_statuses: dict[frozenset[str], _Pauses] = {}  # metrics pausing on the same statuses
     clocks, crossings, upcoming = [], [], []
@@ -497,7 +508,9 @@ def _replayed(terms: ClockTerms, history: History, now: datetime) -> ClockReport
         upcoming += [at for at in reached if at is not None and at > now]
     spec = terms.target(replay.priority, "next_response")
     if spec is not None and not any(c.metric == "next_response" for c in clocks):
-        clocks.insert(1, _inactive(terms, spec, replay.priority))
+        idle = _inactive(terms, spec, replay.priority)
+        clocks.insert(1, idle if cancelled is None else replace(
+            idle, state="cancelled", stopped_at=cancelled))
     clocks.sort(key=lambda c: (METRICS.index(c.metric), c.cycle))
     crossings.sort(key=lambda c: (c.at, METRICS.index(c.metric), c.cycle, c.threshold))
     return ClockReport(tuple(clocks), tuple(crossings), min(upcoming, default=None))

@@ -23,11 +23,20 @@ if TYPE_CHECKING:
 
 CLOCK_COLUMNS = (
     "ticket_id, contract_id, customer_id, plan_id, product, terms_id, created_at, priority, "
-    "event_count, version, next_alert_at, alerted"
+    "event_count, version, next_alert_at, alerted, cancelled_at"
 )
 EVENT_COLUMNS = "ticket_id, event_id, type, at, status, priority"
 SWEEP_CHUNK = 500  # clock rows per UPDATE statement of a sweep (4 parameters each)
 EVENT_CHUNK = 100  # events per INSERT statement (8 parameters each)
+
+
+class TicketReleased(RuntimeError):
+    """The ticket's usage was released (deleted, merged): its clocks ended, no more events."""
+
+    def __init__(self, ticket_id: str, at: datetime):
+        super().__init__(
+            f"ticket {ticket_id!r} was released at {at.isoformat()}: its SLA clocks are "
+            "cancelled and it takes no more events")
 
 
 class TicketHistoryFull(RuntimeError):
@@ -84,6 +93,7 @@ class StoredClock:
     version: int
     next_alert_at: datetime | None
     alerted: frozenset[str]  # crossing keys already emitted (alert_keys is the guarantee)
+    cancelled_at: datetime | None = None  # the ticket was released then: its clocks ended
 
 
 @dataclass(frozen=True)
@@ -147,11 +157,12 @@ def _merge(clock: StoredClock, kept: Sequence[StoredEvent], call: EventsCall
 
 def _clock(row: tuple) -> StoredClock:
     (ticket_id, contract_id, customer_id, plan_id, product, terms_id, created, priority,
-     count, version, next_at, alerted) = row
+     count, version, next_at, alerted, cancelled) = row
     return StoredClock(
         ticket_id, contract_id, customer_id, plan_id, product, terms_id, from_text(created),
         priority, int(count), int(version), from_text(next_at) if next_at else None,
         frozenset(json.loads(alerted)) if alerted else frozenset(),
+        from_text(cancelled) if cancelled else None,
     )
 
 
@@ -279,6 +290,8 @@ class ClockLedger:
                 results.append(None)
                 continue
             try:
+                if clock.cancelled_at is not None:
+                    raise TicketReleased(clock.ticket_id, clock.cancelled_at)
                 history, fresh, outcomes = _merge(clock, kept[call.ticket_id], call)
                 update = call.assess(clock, history)
             except Exception as exc:  # this call's own failure: nothing of it is written
@@ -311,6 +324,13 @@ class ClockLedger:
             assert isinstance(recorded, EventsRecorded)
             recorded.appended.extend(self._append(tx, update.alerts, now))  # type: ignore[attr-defined]
         return results
+
+    def _cancel_clock(self, tx: Tx, ticket_id: str, at: datetime) -> None:
+        """A released ticket's clocks end (in the release's transaction): none is due again,
+        and a sweep that assessed it before (its version moved) changes nothing."""
+        tx.run("UPDATE ticket_clocks SET cancelled_at = ?, next_alert_at = NULL, "
+               "version = version + 1, updated_at = ? WHERE ticket_id = ? "
+               "AND cancelled_at IS NULL", (to_text(at), to_text(at), ticket_id))
 
     def apply_sweep(self, updates: Sequence[tuple[StoredClock, ClockUpdate]],
                     now: datetime) -> int:

@@ -140,6 +140,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             PRIMARY KEY (ticket_id, event_id)
         )""",
     )),
+    Migration(4, "SLA clocks end with released tickets", (
+        # Set by ReleaseUsage in the release's transaction: every open clock of the ticket
+        # is cancelled then, next_alert_at is cleared and no event is recorded after it.
+        "ALTER TABLE ticket_clocks ADD COLUMN cancelled_at TEXT",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version

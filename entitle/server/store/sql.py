@@ -508,6 +508,7 @@ class SqlStore(ClockLedger):
                     (amount, EPSILON, amount, contract_id, period_key),
                 )
                 released[contract_id] = released.get(contract_id, 0.0) + float(amount)
+            self._cancel_clock(tx, ticket_id, at)  # its SLA clocks end with it
             return released
 
         return self._run(work)
