@@ -197,3 +197,21 @@ def test_a_released_ticket_s_clocks_stop_at_the_release_and_stay_so(cal, start, 
     assert set(first.crossings) == {x for x in plain.crossings if x.at < cut}
     assert evaluate(terms, released, cut - timedelta(minutes=1)) == evaluate(
         terms, History(start, "medium", events), cut - timedelta(minutes=1))
+
+
+@PROFILE
+@given(maybe_calendars, instants, st.data())
+def test_remembered_stopped_clocks_give_exactly_the_full_replay(cal, start, data) -> None:
+    """A live ticket's clocks measured event after event on one terms object (stopped clocks
+    come from its memo) equal a cold replay of the same history, in and out of order."""
+    warm = _terms(cal)
+    events = list(data.draw(histories(start)))
+    late = data.draw(st.lists(st.integers(0, len(events)), max_size=3))
+    for i in sorted(set(late), reverse=True):  # a few delivered out of order, later
+        if i < len(events):
+            events.append(events.pop(i))
+    for n in range(len(events) + 1):
+        now = start + timedelta(minutes=data.draw(st.integers(0, 9000)))
+        released = data.draw(st.none() | st.just(now - timedelta(minutes=30)))
+        history = History(start, "medium", tuple(events[:n]), cancelled_at=released)
+        assert evaluate(warm, history, now) == evaluate(_terms(cal), history, now)

@@ -59,6 +59,7 @@ STATES = ("running", "paused", "met", "met_late", "breached", "cancelled", "inac
 BREACH = 100  # the threshold percent of a breach
 _END = datetime.max.replace(tzinfo=UTC)  # the end of an open pause, for ordering
 _ORDER = {t: i for i, t in enumerate(EVENT_TYPES)}
+STOPPED_MEMO = 20_000  # stopped clocks remembered per terms; past it the memo starts over
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ class ClockTerms:
     def __post_init__(self) -> None:
         by_metric = {(p, t.metric): t for p, specs in self.targets.items() for t in specs}
         object.__setattr__(self, "_by_metric", by_metric)
+        # Stopped clocks measured under these terms, by everything their measure reads
+        # (see _measure): a memo, so a live ticket's next event re-measures only open clocks.
+        object.__setattr__(self, "_stopped", {})
 
     def target(self, priority: str, metric: str) -> TargetSpec | None:
         return self._by_metric.get((priority, metric))
@@ -439,6 +443,32 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track, pausing: _Pauses
     last = max(bisect_right(times, upto), first + 1)
     segments = [(max(at, track.start), p, terms.target(p, track.metric))
                 for at, p in replay.priorities[first:last]]
+    memo = None
+    if stopped_at is not None:  # stopped by an event or cancel seen at `now`: its measure
+        # reads only what is below, never `now` (nothing of it happens after the stop)
+        memo = (track.metric, track.cycle, track.kind, track.priority,
+                tuple(tuple(span) for span in track.spans), pauses, tuple(segments),
+                tuple(replay.priorities[:last]))
+        known_state = terms._stopped.get(memo)  # type: ignore[attr-defined]
+        if known_state is not None:
+            return known_state
+    state, reached = _measure_from(terms, replay, track, pauses, segments,
+                                   replay.priorities[:last], upto, stopped_at, now)
+    if memo is not None:
+        stopped = terms._stopped  # type: ignore[attr-defined]
+        if len(stopped) >= STOPPED_MEMO:
+            stopped.clear()
+        stopped[memo] = (state, reached)
+    return state, reached
+
+
+def _measure_from(terms: ClockTerms, replay: _Replay, track: _Track,
+                  pauses: tuple[Interval, ...], segments: list[Segment],
+                  priorities: list[tuple[datetime, str]], upto: datetime,
+                  stopped_at: datetime | None, now: datetime
+                  ) -> tuple[ClockState, list[datetime | None]]:
+    """_measure's work, from what it gathered (a stopped clock's result depends on nothing
+    else)."""
     reaches = _Reaches(terms, track.start, upto)
     reached = _first_crossings(track, pauses, segments, reaches)
     crossed = tuple((t, at) for t, at in zip(reaches.thresholds, reached, strict=True)
@@ -450,7 +480,7 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track, pausing: _Pauses
     if spec is None:  # cancelled because the priority lost the target: the last one in force
         # (looked for before the track's start too: a change at the creation instant)
         earlier = [(max(at, track.start), p, terms.target(p, track.metric))
-                   for at, p in replay.priorities[:last]]
+                   for at, p in priorities]
         _, priority, spec = next(seg for seg in reversed(earlier)
                                  if seg[2] is not None and seg[0] <= (stopped_at or now))
     elapsed = reaches.walk(spec, pauses)[1]
