@@ -270,8 +270,8 @@ class ClockLedger:
         ids = sorted({c.ticket_id for c in calls})
         marks = ", ".join("?" * len(ids))
         read = tx.many([
-            *((f"UPDATE ticket_clocks SET version = version + 1 WHERE ticket_id = ? "
-               f"RETURNING {CLOCK_COLUMNS}", (tid,)) for tid in ids),
+            *((f"SELECT {CLOCK_COLUMNS} FROM ticket_clocks WHERE ticket_id = ?"
+               f"{self.lock_rows}", (tid,)) for tid in ids),  # type: ignore[attr-defined]
             (f"SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ticket_id IN ({marks}) "
              "ORDER BY ticket_id, seq", tuple(ids)),
         ])
@@ -318,7 +318,7 @@ class ClockLedger:
                    tuple(v for row in chunk for v in row))
         for params in updates.values():
             tx.run("UPDATE ticket_clocks SET event_count = ?, next_alert_at = ?, alerted = ?, "
-                   "updated_at = ? WHERE ticket_id = ?", params)
+                   "updated_at = ?, version = version + 1 WHERE ticket_id = ?", params)
         for i, update, now in alerting:  # alerts committed with the state that caused them
             recorded = results[i]
             assert isinstance(recorded, EventsRecorded)

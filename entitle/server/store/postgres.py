@@ -29,6 +29,7 @@ class PostgresStore(SqlStore):
     """A connection pool; correctness comes from row locks taken by conditional updates."""
 
     backend = "postgresql"
+    lock_rows = " FOR UPDATE"
     unavailable = (psycopg.OperationalError, PoolTimeout)
     # NUL in text, a number out of a column's range, text the encoding cannot hold.
     not_storable = (psycopg.DataError, OverflowError, UnicodeEncodeError)

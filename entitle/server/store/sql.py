@@ -99,6 +99,9 @@ class SqlStore(ClockLedger):
     """Conditional updates, idempotency and the outbox; subclasses open transactions."""
 
     backend = "sql"
+    # Appended to a SELECT of rows the transaction will update: locks them until it ends
+    # (SQLite needs nothing: BEGIN IMMEDIATE holds the whole file's write lock).
+    lock_rows = ""
     unavailable: tuple[type[BaseException], ...] = ()  # database errors a caller may retry
     # Driver errors about a value the database cannot hold (checked before `unavailable`,
     # which may include their base classes): ValueNotStorable, never retried.
