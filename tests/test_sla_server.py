@@ -452,6 +452,7 @@ def test_any_delivery_order_chunking_and_retries_give_the_offline_replay(bundle,
 def test_releasing_a_ticket_cancels_its_open_clocks_and_its_alerts(bundle, store_url):
     with in_process(bundle, store_url, now=T0 + 70 * M, config=QUIET) as srv:
         stub = srv.stub
+        wait_for(lambda: sla_sweeper_of(srv.runtime).sweeps >= 1, timeout=30)
         admit(stub, "T-merged")  # medium: fr 2h, res 8h, warnings at 50 and 75 %
         record(stub, "T-merged", event("r", "agent_reply", T0 + 10 * M))
         assert sla_sweep(srv) == 0
@@ -574,9 +575,10 @@ def test_a_sweep_that_assessed_a_ticket_before_its_events_arrived_changes_nothin
     events' ones stand."""
     late = T0 + 5 * 60 * M
     with in_process(bundle, store_url, now=late, config=QUIET) as srv:
+        sweeper = sla_sweeper_of(srv.runtime)
+        wait_for(lambda: sweeper.sweeps >= 1, timeout=30)  # the one at start: not on ours
         admit(srv.stub, "T-stale", priority="urgent")  # fr 15m, res 2h
         admit(srv.stub, "T-other", priority="urgent")
-        sweeper = sla_sweeper_of(srv.runtime)
         store = srv.runtime.store
         due = store.due_clocks(late, 10)
         assert {c.ticket_id for c, _ in due} == {"T-stale", "T-other"}
