@@ -100,6 +100,7 @@ def renewals(policy: Policy, usage: UsageView, at: datetime, within: timedelta) 
             "customer": c.customer,
             "plan": c.plan_id,
             "owner": c.owner,
+            "recipients": " ".join(c.notify) or None,
             "state": _state(c, at),
             "ends": c.end.isoformat() if c.end else None,
             "days_left": round((c.end_at - at).total_seconds() / 86400, 1),
@@ -108,7 +109,8 @@ def renewals(policy: Policy, usage: UsageView, at: datetime, within: timedelta) 
         })
     columns = (
         Column("contract", "CONTRACT"), Column("customer", "CUSTOMER"), Column("plan", "PLAN"),
-        Column("owner", "OWNER"), Column("state", "STATE"), Column("ends", "ENDS"),
+        Column("owner", "OWNER"), Column("recipients", "RECIPIENTS"), Column("state", "STATE"),
+        Column("ends", "ENDS"),
         Column("days_left", "DAYS LEFT", "number"), Column("quota_used", "QUOTA USED", "percent"),
         Column("renewed_by", "RENEWED BY"),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from entitle.server.store.base import (
+    Admission,
     AdmitResult,
     AlertHook,
     AlertQuery,
@@ -24,6 +25,7 @@ SQLITE_PREFIX = "sqlite:///"
 BACKGROUND_THREADS = 2
 
 __all__ = [
+    "Admission",
     "AdmitResult",
     "AlertHook",
     "AlertQuery",

@@ -84,6 +84,18 @@ class StoredAlert:
 
 
 @dataclass(frozen=True)
+class Admission:
+    """One ticket admitted on a contract, as the ledger keeps it."""
+
+    ticket_id: str
+    period_key: str
+    amount: float
+    admitted_at: datetime
+    released_at: datetime | None
+    release_reason: str | None
+
+
+@dataclass(frozen=True)
 class AlertQuery:
     """Which alerts to read; empty filters match everything."""
 
@@ -107,6 +119,12 @@ class Store(Protocol):
 
     def used_many(self, keys: Sequence[tuple[str, str]]) -> list[float]: ...
 
+    def usage_of(self, contract_id: str) -> dict[str, float]: ...
+
+    def current_usage(self) -> dict[tuple[str, str], float]: ...
+
+    def admissions_of(self, contract_id: str, limit: int) -> list[Admission]: ...
+
     def ticket_usage(self, ticket_id: str) -> TicketUsage | None: ...
 
     def admit(
@@ -126,6 +144,8 @@ class Store(Protocol):
     def append_alerts(self, alerts: Iterable[NewAlert], emitted_at: datetime) -> list[int]: ...
 
     def alerts(self, query: AlertQuery) -> tuple[list[StoredAlert], int, bool]: ...
+
+    def recent_alerts(self, query: AlertQuery, before_cursor: int = 0) -> list[StoredAlert]: ...
 
     def latest_cursor(self) -> int: ...
 

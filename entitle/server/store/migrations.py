@@ -99,6 +99,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             accepted_at TEXT NOT NULL
         )""",
     )),
+    Migration(3, "admissions by contract", (
+        # The dashboard's contract page lists a contract's admitted tickets, newest first.
+        "CREATE INDEX ticket_admissions_contract ON ticket_admissions (contract_id, admitted_at)",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version
