@@ -24,7 +24,7 @@ from entitle.engine.ticket import TicketError, parse_instant
 from entitle.server.faces.dashboard import session
 from entitle.server.faces.dashboard.chart import usage_chart
 from entitle.server.faces.dashboard.live import alert_events
-from entitle.server.faces.dashboard.render import environment
+from entitle.server.faces.dashboard.render import environment, source
 from entitle.server.runtime import Runtime
 from entitle.server.service.access import TokenFile
 from entitle.server.service.alertlog import KIND_VALUES
@@ -92,6 +92,9 @@ class Dashboard:
         self.env = environment()
         self.call = PageCall(runtime.config.max_call_seconds)
 
+    def source(self, src) -> str:
+        return source(src, self.runtime.config.policies)
+
     # -- plumbing ---------------------------------------------------------------------------
     def rpc(self, name: str, request):
         return self.calls.handle(name, request, self.call)
@@ -114,7 +117,7 @@ class Dashboard:
         base = request.scope.get("root_path", "")
         html = self.env.get_template(template).render(
             base=base, request_path=request.url.path, auth=self.tokens is not None,
-            now=self.runtime.clock.now(), **context,
+            now=self.runtime.clock.now(), source=self.source, **context,
         )
         return HTMLResponse(html, status_code=http_status, headers=SECURITY_HEADERS)
 

@@ -8,6 +8,7 @@ from entitle.server.service.board import PeriodUsage
 
 WIDTH, HEIGHT = 600, 160
 TOP, BOTTOM = 16, 28  # room for the limit label and the period labels
+MAX_BAR = 40.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def usage_chart(history: list[PeriodUsage]) -> Chart | None:
     top = max([p.used for p in history] + [limit or 0.0, 1.0])
     plot = HEIGHT - TOP - BOTTOM
     slot = WIDTH / len(history)
-    width = max(4.0, slot * 0.7)
+    width = min(MAX_BAR, max(4.0, slot * 0.7))
     bars = []
     for i, p in enumerate(history):
         h = plot * p.used / top

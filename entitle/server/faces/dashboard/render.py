@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -9,7 +10,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup, escape
 
 from entitle.engine.durations import format_minutes
-from entitle.engine.model import Sla, TargetSpec
+from entitle.engine.model import Sla, Source, TargetSpec
 from entitle.server.service.wire import instant
 from entitle.v1 import entitle_pb2 as pb
 
@@ -25,14 +26,27 @@ def as_datetime(value: datetime | Timestamp | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def when(value: datetime | Timestamp | None, missing: str = "—") -> Markup:
-    """`<time>` in UTC; the page's script shows it in the viewer's zone, UTC on hover."""
+def when(value: datetime | Timestamp | None, missing: str = "—", *, day: bool = False) -> Markup:
+    """`<time>` in UTC; the page's script shows it in the viewer's zone, UTC on hover.
+    `day`: the date only (periods, terms), still converted to the viewer's zone."""
     at = as_datetime(value)
     if at is None:
         return Markup(escape(missing))
     iso = at.strftime("%Y-%m-%dT%H:%M:%SZ")
     text = at.strftime("%Y-%m-%d %H:%M UTC")
-    return Markup(f'<time datetime="{iso}" title="{text}">{text}</time>')
+    shown = at.strftime("%Y-%m-%d") if day else text
+    kind = ' data-day=""' if day else ""
+    return Markup(f'<time datetime="{iso}" title="{text}"{kind}>{shown}</time>')
+
+
+def source(src: Source | None, root: str) -> str:
+    """`contracts/acme.yaml:12`: where a policy object was declared, relative to the bundle."""
+    if src is None:
+        return "—"
+    path, top = os.path.abspath(src.path), os.path.abspath(root)
+    if os.path.commonpath((path, top)) == top:
+        path = os.path.relpath(path, top)
+    return f"{path}:{src.line}"
 
 
 def number(value: float | None) -> str:

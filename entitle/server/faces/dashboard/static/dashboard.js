@@ -7,12 +7,16 @@ const localFormat = new Intl.DateTimeFormat(undefined, {
   timeZoneName: "short",
 });
 
+const dayFormat = new Intl.DateTimeFormat(undefined, {
+  year: "numeric", month: "short", day: "numeric",
+});
+
 function localizeTimes(root) {
   for (const el of root.querySelectorAll("time[datetime]")) {
     const at = new Date(el.getAttribute("datetime"));
     if (Number.isNaN(at.getTime())) continue;
     if (!el.title) el.title = el.textContent;
-    el.textContent = localFormat.format(at);
+    el.textContent = (el.hasAttribute("data-day") ? dayFormat : localFormat).format(at);
   }
 }
 
