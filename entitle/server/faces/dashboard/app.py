@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Executor
 from datetime import timedelta
 from urllib.parse import parse_qs, urlencode
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -23,8 +23,8 @@ from entitle.engine.snapshot import Snapshot
 from entitle.engine.ticket import TicketError, parse_instant
 from entitle.server.faces.dashboard import session
 from entitle.server.faces.dashboard.chart import usage_chart
-from entitle.server.faces.dashboard.live import alert_events
 from entitle.server.faces.dashboard.render import environment, source
+from entitle.server.faces.http import sse, threads
 from entitle.server.runtime import Runtime
 from entitle.server.service.access import TokenFile
 from entitle.server.service.alertlog import KIND_VALUES
@@ -42,6 +42,7 @@ from entitle.server.service.wire import timestamp
 from entitle.v1 import entitle_pb2 as pb
 
 STATIC = __file__.rsplit("/", 1)[0] + "/static"
+MOUNT_PATH = "/dashboard"
 RENEWAL_WINDOWS = (90, 30, 7)
 ALERTS_PAGE = 50
 MAX_FORM_BYTES = 64 * 1024
@@ -83,8 +84,9 @@ class Dashboard:
     """One worker's dashboard: its pages over that worker's EntitlementCalls."""
 
     def __init__(self, runtime: Runtime, calls: EntitlementCalls, tokens: TokenFile | None,
-                 secure: bool):
+                 secure: bool, executor: Executor | None):
         self.runtime = runtime
+        self.executor = executor  # runs the blocking reads (None: the loop's default)
         self.calls = calls
         self.tokens = tokens
         self.secure = secure
@@ -148,7 +150,7 @@ class Dashboard:
                 form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace"),
                                                       keep_blank_values=True).items()}
             try:
-                return await run_in_threadpool(view, request, form)
+                return await threads.run(self.executor, view, request, form)
             except Failure as failure:
                 return self.failure_page(request, failure)
             except BoardQueryError as exc:
@@ -282,20 +284,25 @@ class Dashboard:
             older=page[-1].cursor if len(page) == ALERTS_PAGE else 0,
             live_query=urlencode({k: v for k, v in (("kind", q.get("kind", "")),
                                                     ("customer", f.customer_id)) if v}),
+            stream_query=urlencode({k: v for k, v in (
+                ("kinds", q.get("kind", "")), ("customer_id", f.customer_id),
+                ("after_cursor", latest)) if v != ""}),
         )
 
     async def alert_stream(self, request: Request) -> Response:
+        """The alerts page's live feed: the HTTP face's SSE stream, behind the session."""
         if session.role_of(self.tokens, request) is None:
             return Response("log in first", status_code=401)
+        call = sse.SseCall()
         try:
-            f = self._alert_filter(request)
-            resume = request.headers.get("last-event-id") or request.query_params.get("after")
-            after = _int(resume, 0, "after")
+            cursor, alert_filter = sse.parse_request(request)
+            body = await sse.alert_event_stream(
+                self.calls, cursor, alert_filter, call, executor=self.executor)
         except Failure as failure:
-            return Response(failure.message, status_code=400)
-        body = alert_events(self.calls, pb.WatchAlertsRequest(after_cursor=after, filter=f))
-        return StreamingResponse(body, media_type="text/event-stream", headers={
-            "cache-control": "no-store", "x-accel-buffering": "no"})
+            call.end()
+            return Response(failure.message, status_code=HTTP_STATUS.get(failure.code, 500))
+        return StreamingResponse(_ended(body, call), media_type="text/event-stream",
+                                 headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
     def policy(self, request: Request, form: dict) -> Response:
         info = self.rpc("ServerInfo", pb.ServerInfoRequest())
@@ -356,6 +363,15 @@ class Dashboard:
                                 status_code=303)
 
 
+async def _ended(body: AsyncIterator[bytes], call: sse.SseCall) -> AsyncIterator[bytes]:
+    """The stream's bytes; once the browser goes, its call ends (the stream thread wakes)."""
+    try:
+        async for chunk in body:
+            yield chunk
+    finally:
+        call.end()
+
+
 def _attribute(text: str) -> pb.AttributeValue:
     """A number when the text is one (license_count=250), else a string (tier=gold)."""
     try:
@@ -378,7 +394,7 @@ def _int(text: str | None, default: int, field: str) -> int:
 
 def build_dashboard(
     runtime: Runtime, calls: EntitlementCalls, *, tokens: TokenFile | None = None,
-    secure: bool | None = None,
+    secure: bool | None = None, executor: Executor | None = None,
 ) -> Starlette:
     """The dashboard as an ASGI app, to mount (e.g. at /dashboard) on the HTTP listener.
 
@@ -387,7 +403,8 @@ def build_dashboard(
     config = runtime.config
     if tokens is None and config.tokens_file:
         tokens = TokenFile(config.tokens_file)
-    d = Dashboard(runtime, calls, tokens, bool(config.tls_cert) if secure is None else secure)
+    d = Dashboard(runtime, calls, tokens, bool(config.tls_cert) if secure is None else secure,
+                  executor)
     routes = [
         Route("/", d.home),
         Route("/login", d.login, methods=["GET", "POST"]),
@@ -407,7 +424,6 @@ def build_dashboard(
     return app
 
 
-def dashboard_mount(runtime: Runtime, calls: EntitlementCalls, path: str = "/dashboard",
-                    **options) -> Mount:
-    """The dashboard mounted at `path`, for the HTTP face's `mounts`."""
-    return Mount(path, app=build_dashboard(runtime, calls, **options))
+def mount(runtime: Runtime, calls: EntitlementCalls, executor: Executor | None = None) -> Mount:
+    """The dashboard at /dashboard on the HTTP listener (the HTTP face's mount point)."""
+    return Mount(MOUNT_PATH, app=build_dashboard(runtime, calls, executor=executor))
