@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +43,13 @@ class Served:
 
 @contextlib.contextmanager
 def served_dashboard(root: Path, store_url: str, *, tokens: bool = True,
-                     config: dict | None = None) -> Iterator[Served]:
-    """A worker (fixed clock) with gRPC and HTTP listeners; the dashboard at /dashboard."""
+                     config: dict | None = None,
+                     prepare: Callable[[Path], None] | None = None) -> Iterator[Served]:
+    """A worker (fixed clock) with gRPC and HTTP listeners; the dashboard at /dashboard.
+    `prepare(bundle)` may change the bundle before the worker starts."""
     bundle = dashboard_bundle(root)
+    if prepare is not None:
+        prepare(bundle)
     options = dict(config or {})
     if tokens:
         options["tokens_file"] = str(tokens_file(root))
