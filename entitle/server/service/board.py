@@ -220,6 +220,11 @@ class ContractBoard:
         finally:
             self._usage_refreshing = False
 
+    def warm(self, policy: Policy, at: datetime) -> None:
+        """Build the index of `policy` now (a worker does it on start and after a reload)."""
+        with self._lock:
+            self._index_at(policy, at)
+
     # -- the contracts page -----------------------------------------------------------------
     def page(self, policy: Policy, query: BoardQuery, at: datetime) -> BoardPage:
         query = query.checked()
