@@ -139,3 +139,60 @@ def test_check_refuses_an_invalid_bundle(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(TICKET)))
     assert main(["check", "--policies", str(tmp_path)]) == 2
     assert "plan.yaml:6:6: unknown SLA 'missing-sla'" in capsys.readouterr().err
+
+
+GLOBEX = {"customer_id": "globex", "product": "backup", "priority": "high",
+          "created_at": "2026-06-10T07:00:00Z"}  # Wednesday 09:00 CEST, Berlin desk
+
+
+def test_check_replays_events_into_each_target_clock(monkeypatch, capsys):
+    events = [
+        {"id": "e2", "type": "status_changed", "status": "open", "at": "2026-06-10T11:00:00Z"},
+        {"id": "e1", "type": "status_changed", "status": "pending", "at": "2026-06-10T08:00:00Z"},
+        {"id": "e3", "type": "agent_reply", "at": "2026-06-10T07:30:00Z"},
+    ]
+    code, out = _check(monkeypatch, capsys, json.dumps({**GLOBEX, "ticket_id": "G-1",
+                                                        "events": events}))
+    assert code == 0
+    first, resolution = out[0]["targets"]["first_response"], out[0]["targets"]["resolution"]
+    assert (first["state"], first["stopped_at"]) == ("met", "2026-06-10T07:30:00Z")
+    # 07-08Z (1h), pending until 11:00Z (lunch 10-11Z is closed anyway), 11-13Z (2h) = 3h
+    assert resolution["state"] == "breached"
+    assert resolution["elapsed_minutes"] == 180 and resolution["remaining_minutes"] == 0
+    assert resolution["due_at"] == resolution["breached_at"] == "2026-06-10T13:00:00Z"
+    assert [c["percent"] for c in resolution["crossed"]] == [50, 75, 100]
+
+
+def test_check_pauses_form_open_pause_has_no_due_time(monkeypatch, capsys):
+    ticket = {**GLOBEX, "ticket_id": "G-2", "first_response_at": "2026-06-10T07:15:00Z",
+              "pauses": [{"from": "2026-06-10T07:30:00Z"}]}
+    code, out = _check(monkeypatch, capsys, json.dumps(ticket))
+    assert code == 0
+    resolution = out[0]["targets"]["resolution"]
+    assert (resolution["state"], resolution["paused"], resolution["due_at"]) == (
+        "paused", True, None)
+    assert resolution["elapsed_minutes"] == 30 and resolution["percent_elapsed"] == round(
+        100 * 30 / 180, 4)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"events": [{"id": "e1", "type": "agent_reply"}]}, "events[0].at"),
+        ({"events": [{"id": "e1", "type": "status_changed", "at": "2026-06-10T08:00:00Z"}]},
+         "events[0].status"),
+        ({"events": [{"id": "e1", "type": "agent_reply", "at": "2026-06-10T08:00:00Z",
+                      "colour": "red"}]}, "events[0].colour"),
+        ({"events": {"id": "e1"}}, "events"),
+        ({"pauses": [{"from": "2026-06-10T09:00:00Z", "to": "2026-06-10T08:00:00Z"}]},
+         "pauses[0].to"),
+        ({"pauses": [{"to": "2026-06-10T08:00:00Z"}]}, "pauses[0].from"),
+        ({"pauses": [{"from": "2026-06-10T09:00:00Z"}],
+          "events": [{"id": "e1", "type": "agent_reply", "at": "2026-06-10T08:00:00Z"}]},
+         "events"),
+    ],
+)
+def test_check_names_the_bad_history_field(monkeypatch, capsys, change, field):
+    code, out = _check(monkeypatch, capsys, json.dumps({**GLOBEX, "ticket_id": "G-3", **change}))
+    assert code == 1
+    assert out[0]["error"]["field"] == field

@@ -32,6 +32,8 @@ RPCS = {
     "Ping": ("PingRequest", "PingResponse", False),
     "WatchAlerts": ("WatchAlertsRequest", "WatchAlertsResponse", True),
     "ListAlerts": ("ListAlertsRequest", "ListAlertsResponse", False),
+    "RecordTicketEvents": ("RecordTicketEventsRequest", "RecordTicketEventsResponse", False),
+    "GetTicketSla": ("GetTicketSlaRequest", "GetTicketSlaResponse", False),
 }
 
 
@@ -98,6 +100,8 @@ def test_enum_plain_names():
         "CONTRACT_ACTIVATED",
         "CONTRACT_EXPIRING",
         "CONTRACT_EXPIRED",
+        "SLA_WARNING",
+        "SLA_BREACHED",
     }
     for enum in entitle_pb2.DESCRIPTOR.enum_types_by_name.values():
         assert enum.values_by_number[0].name.endswith("_UNSPECIFIED")

@@ -228,6 +228,33 @@ CASES = [
             "    targets: {high: {first_response: 30m, resolution: 4h}, medium: {resolution: 1h},",
             "              low: {}}"),
         None, "", "", id="rule-targets-that-drop-nothing"),
+    pytest.param(
+        sla("targets: {high: {resolution: 8h}}", "pause_on: [pending, On_Hold]",
+            "pause_on_by_metric: {first_response: []}", "warn_at: [50, 75]"),
+        None, "", "", id="clock-settings-that-are-fine"),
+    pytest.param(
+        sla("targets: {high: {resolution: 8h}}", "warn_at: [75, 50]"),
+        "case.yaml:5", "warn_at must be ascending: 50 comes after 75; write e.g. [50, 75]",
+        "error", id="warn-at-not-ascending"),
+    pytest.param(
+        sla("targets: {high: {resolution: 8h}}", "warn_at:", "  - 50", "  - 50"),
+        "case.yaml:7", "duplicate 50 in warn_at; list each percent once", "error",
+        id="warn-at-repeated"),
+    pytest.param(
+        sla("targets: {high: {resolution: 8h}}", "warn_at: [50, 100]"),
+        "case.yaml:5", "100", "error", id="warn-at-100-is-the-breach"),
+    pytest.param(
+        sla("targets: {high: {resolution: 8h}}", "pause_on:", "  - pending", "  - Pending"),
+        "case.yaml:7", "status 'Pending' repeats 'pending' in pause_on (statuses match after "
+        "lower-casing); list it once", "error", id="pause-status-repeated-in-other-case"),
+    pytest.param(
+        sla("targets: {high: {resolution: 8h}}", "pause_on_by_metric:",
+            "  resolution: [on_hold, ON_HOLD]"),
+        "case.yaml:6", "status 'ON_HOLD' repeats 'on_hold' in pause_on_by_metric.resolution",
+        "error", id="pause-status-repeated-per-metric"),
+    pytest.param(
+        sla("targets: {high: {resolution: 8h}}", "pause_on_by_metric: {resolve: [pending]}"),
+        "case.yaml:5", "resolve", "error", id="pause-override-for-an-unknown-metric"),
 ]
 
 

@@ -456,3 +456,49 @@ def test_invalid_bundle_at_start_serves_nothing_but_says_why(tmp_path, store_url
         assert health_status(srv.channel, SERVICE)[0] == SERVING
         assert read(srv.stub, ticket("T")).decision.covered
         assert not srv.stub.ServerInfo(pb.ServerInfoRequest()).last_reload_error
+
+
+def test_a_ticket_with_history_gets_each_target_clock(srv):
+    """CheckCoverage replays the ticket's events: a paused resolution has no due time."""
+    msg = ticket("T-clock", "globex", "backup", "high", created_at=NOW - timedelta(hours=3))
+    msg.events.append(pb.TicketEvent(id="e1", type="status_changed", status="Pending",
+                                     at=timestamp(NOW - timedelta(hours=2))))
+    msg.events.append(pb.TicketEvent(id="e1", type="status_changed", status="open",
+                                     at=timestamp(NOW - timedelta(hours=1))))  # a redelivery
+    d = read(srv.stub, msg).decision
+    targets = {t.metric: t for t in d.targets}
+    first, resolution = targets["first_response"], targets["resolution"]
+    # first_response is never paused on premium: 1h from 09:00 CEST, breached at 10:00
+    assert first.state == pb.CLOCK_STATE_BREACHED
+    assert first.breached_at.ToDatetime(tzinfo=UTC) == NOW - timedelta(hours=2)
+    assert [c.percent for c in first.crossed] == [50, 75, 100]
+    # resolution: 1h run, then pending since (the second delivery of e1 does not resume it)
+    assert resolution.state == pb.CLOCK_STATE_PAUSED and resolution.paused
+    assert not resolution.HasField("due_at")
+    assert (resolution.elapsed_minutes, resolution.remaining_minutes) == (60, 120)
+    assert resolution.started_at.ToDatetime(tzinfo=UTC) == NOW - timedelta(hours=3)
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (pb.TicketEvent(id="e1", type="replied", at=timestamp(NOW)), "ticket.events[0].type"),
+        (pb.TicketEvent(id="", type="agent_reply", at=timestamp(NOW)), "ticket.events[0].id"),
+        (pb.TicketEvent(id="e1", type="agent_reply"), "ticket.events[0].at"),
+        (pb.TicketEvent(id="e1", type="priority_changed", priority="p1", at=timestamp(NOW)),
+         "ticket.events[0].priority"),
+    ],
+)
+def test_bad_ticket_events_name_their_field(srv, event, field):
+    msg = ticket("T-bad-event")
+    msg.events.append(event)
+    fails(srv.stub.CheckCoverage, pb.CheckCoverageRequest(ticket=msg),
+          grpc.StatusCode.INVALID_ARGUMENT, field)
+
+
+def test_history_is_events_or_pauses_not_both(srv):
+    msg = ticket("T-both")
+    msg.pauses.append(pb.Pause(start=timestamp(NOW)))
+    msg.events.append(pb.TicketEvent(id="e1", type="agent_reply", at=timestamp(NOW)))
+    fails(srv.stub.CheckCoverage, pb.CheckCoverageRequest(ticket=msg),
+          grpc.StatusCode.INVALID_ARGUMENT, "ticket.events")

@@ -8,7 +8,7 @@ import sys
 
 # Each module exposes `add_parser(subparsers)` and `run(args) -> int`.
 COMMANDS = (
-    "validate", "diff", "test", "check", "serve", "call", "alerts", "health", "report",
+    "validate", "diff", "test", "check", "serve", "call", "alerts", "sla", "health", "report",
     "completion",
 )
 

@@ -45,7 +45,7 @@ def _kind(text: str) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "alerts",
-        help="print alerts (quota thresholds, exhaustion, contract dates) from a server",
+        help="print alerts (quotas, contract dates, SLA warnings and breaches) from a server",
         description="Prints the alerts a running server stored after --after, one line each "
         "(or one JSON object per line with --json), oldest first. --follow keeps the stream "
         "open and prints new alerts as they are emitted; pass the last cursor printed as "
@@ -61,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--kind", action="append", type=_kind, default=[], metavar="K",
         help="only this kind (repeatable): usage_threshold, quota_exhausted, "
-        "contract_activated, contract_expiring, contract_expired",
+        "contract_activated, contract_expiring, contract_expired, sla_warning, sla_breached",
     )
     p.add_argument("--customer", default="", metavar="C", help="only this customer's alerts")
     p.add_argument("--contract", default="", metavar="ID", help="only this contract's alerts")

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from entitle.engine.clocks import ClockState, Crossing
+from entitle.engine.durations import format_minutes
 from entitle.engine.model import Contract, Plan
 from entitle.engine.rules import crossed_usage_thresholds, due_expiry_thresholds
 
@@ -23,10 +25,14 @@ QUOTA_EXHAUSTED = "QUOTA_EXHAUSTED"
 CONTRACT_ACTIVATED = "CONTRACT_ACTIVATED"
 CONTRACT_EXPIRING = "CONTRACT_EXPIRING"
 CONTRACT_EXPIRED = "CONTRACT_EXPIRED"
+SLA_WARNING = "SLA_WARNING"
+SLA_BREACHED = "SLA_BREACHED"
 KINDS: tuple[str, ...] = (
-    USAGE_THRESHOLD, QUOTA_EXHAUSTED, CONTRACT_ACTIVATED, CONTRACT_EXPIRING, CONTRACT_EXPIRED
+    USAGE_THRESHOLD, QUOTA_EXHAUSTED, CONTRACT_ACTIVATED, CONTRACT_EXPIRING, CONTRACT_EXPIRED,
+    SLA_WARNING, SLA_BREACHED,
 )
 USAGE_KINDS = frozenset((USAGE_THRESHOLD, QUOTA_EXHAUSTED))
+SLA_KINDS = frozenset((SLA_WARNING, SLA_BREACHED))
 
 EPSILON = 1e-9  # the ledger's slack for hours and days (0.1 + 0.2 > 0.3)
 _DAY = timedelta(days=1)
@@ -52,10 +58,18 @@ class AlertEvent:
     days_left: float | None = None  # to the contract's end; None when open-ended
     recipients: tuple[str, ...] = ()
     message: str = ""
+    ticket_id: str = ""  # SLA kinds
+    metric: str = ""  # SLA kinds
+    cycle: int = 0  # SLA kinds: next_response cycle from 1
+    due_at: datetime | None = None  # SLA kinds: the clock's due time when emitted
 
     def body(self) -> dict:
         """The figures kept with a stored alert (JSON-safe)."""
         out: dict = {"recipients": list(self.recipients), "message": self.message}
+        if self.kind in SLA_KINDS:
+            out.update(ticket_id=self.ticket_id, metric=self.metric, cycle=self.cycle)
+            if self.due_at is not None:
+                out["due_at"] = _iso(self.due_at)
         if self.kind in USAGE_KINDS:
             out.update(used=self.used, limit=self.limit, unit=self.unit)
             if self.period_start is not None:
@@ -167,6 +181,60 @@ def period_start(period_key: str) -> datetime | None:
         except ValueError:
             continue
     return None
+
+
+# --- SLA clocks ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketParty:
+    """Whom a ticket's SLA alerts concern: its contract, customer, plan and recipients."""
+
+    ticket_id: str
+    contract_id: str
+    customer_id: str
+    plan_id: str
+    recipients: tuple[str, ...] = ()
+
+
+def sla_crossing_key(c: Crossing) -> str:
+    """A crossing's name within its ticket: metric, cycle and threshold."""
+    return f"{c.metric}/{c.cycle}/{c.threshold}"
+
+
+def sla_alerts(party: TicketParty, crossings: Iterable[Crossing],
+               clocks: Iterable[ClockState]) -> list[AlertEvent]:
+    """One alert per threshold crossing, at the instant it was crossed: SLA_WARNING for a
+    warn_at percent, SLA_BREACHED for 100. The dedupe key names (ticket, metric, cycle,
+    threshold), so each is emitted once however often the ticket is assessed."""
+    by_clock = {(c.metric, c.cycle): c for c in clocks}
+    out = []
+    for x in crossings:
+        clock = by_clock.get((x.metric, x.cycle))
+        kind = SLA_BREACHED if x.is_breach else SLA_WARNING
+        what = x.metric + (f" (cycle {x.cycle})" if x.cycle else "")
+        target = (f"{format_minutes(clock.minutes)} {clock.clock}" if clock else "")
+        due = clock.due_at if clock else None
+        due_text = f", due {_iso(due)}" if due else ""
+        text = (f"breached its {what} target of {target}{due_text}" if x.is_breach
+                else f"reached {x.threshold}% of its {what} target of {target}{due_text}")
+        out.append(AlertEvent(
+            kind=kind,
+            # The id last: whatever it contains, the key names one crossing of one ticket.
+            dedupe_key=f"ticket/{kind}/{sla_crossing_key(x)}/{party.ticket_id}",
+            contract_id=party.contract_id,
+            customer_id=party.customer_id,
+            plan_id=party.plan_id,
+            occurred_at=x.at,
+            threshold=x.threshold,
+            recipients=party.recipients,
+            message=f"{party.customer_id}: ticket {party.ticket_id} {text}",
+            ticket_id=party.ticket_id,
+            metric=x.metric,
+            cycle=x.cycle,
+            due_at=due,
+        ))
+    return out
 
 
 # --- time --------------------------------------------------------------------------------

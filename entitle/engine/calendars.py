@@ -16,12 +16,18 @@ Semantics (the decision engine relies on them):
 - Positive minutes from a closed instant start counting at the next opening; zero
   minutes return the start instant itself, even when closed.
 - Every function takes aware datetimes in any zone and returns UTC-aware datetimes.
+
+Pauses (SLA clocks, see docs/sla-clocks.md) are extra non-working time: a clock runs over
+the working intervals minus the union of its pauses (``[from, to)``, ``to`` None while
+still paused), so a pause across a night, weekend or holiday is never counted twice, and
+resuming inside closed time resumes at the next opening. ``calendar=None`` is a wall-clock
+(calendar-time) clock: every instant counts, minus the pauses.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -35,6 +41,8 @@ _SECOND = timedelta(seconds=1)
 _DAY = timedelta(days=1)
 
 Interval = tuple[datetime, datetime]
+Pause = tuple[datetime, datetime | None]  # [from, to); to None: paused until further notice
+_END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def to_utc(at: datetime, name: str = "instant") -> datetime:
@@ -153,35 +161,104 @@ def _intervals(sched: _Schedule, at: datetime, last_day: date | None = None) -> 
         day += _DAY
 
 
-def add_business_time(cal: Calendar, start: datetime, minutes: float) -> datetime:
-    """The instant `minutes` of working time after `start` (an SLA due time)."""
+def merge_pauses(pauses: Iterable[Pause]) -> tuple[Pause, ...]:
+    """The union of pauses as sorted, disjoint intervals: overlapping and touching ones merge,
+    empty ones vanish, an open pause swallows every later one. Order-independent."""
+    items = sorted(
+        ((to_utc(a, "pause start"), None if b is None else to_utc(b, "pause end"))
+         for a, b in pauses),
+        key=lambda p: p[0],
+    )
+    out: list[Pause] = []
+    for a, b in items:
+        if b is not None and b <= a:
+            continue
+        if out and (out[-1][1] is None or a <= out[-1][1]):
+            last_a, last_b = out[-1]
+            out[-1] = (last_a, None if last_b is None or b is None else max(last_b, b))
+        else:
+            out.append((a, b))
+    return tuple(out)
+
+
+def _minus(intervals: Iterable[Interval], pauses: tuple[Pause, ...]) -> Iterator[Interval]:
+    """`intervals` (sorted, disjoint) without the merged `pauses`; ends at an open pause."""
+    i = 0
+    for begin, end in intervals:
+        while begin < end:
+            while i < len(pauses) and pauses[i][1] is not None and pauses[i][1] <= begin:
+                i += 1
+            if i == len(pauses) or pauses[i][0] >= end:
+                yield begin, end
+                break
+            pause_from, pause_to = pauses[i]
+            if pause_from > begin:
+                yield begin, pause_from
+            if pause_to is None:
+                return
+            begin = pause_to
+
+
+def _running(calendar: Calendar | None, at: datetime, pauses: Iterable[Pause],
+             last_day: date | None = None) -> Iterator[Interval]:
+    """Intervals in which a clock runs, from the one containing `at` (or next)."""
+    base = ([(at, _END_OF_TIME)] if calendar is None
+            else _intervals(_schedule(calendar), at, last_day))
+    merged = merge_pauses(pauses)
+    if not merged:
+        return iter(base)
+    # Cutting out a pause may leave a piece of the first interval that ends before `at`.
+    return (span for span in _minus(base, merged) if span[1] > at)
+
+
+def add_clock_time(calendar: Calendar | None, start: datetime, minutes: float,
+                   pauses: Iterable[Pause] = ()) -> datetime | None:
+    """The instant a clock started at `start` has run `minutes` (a due time), counting the
+    calendar's working time (every minute when `calendar` is None) outside `pauses`;
+    None when an open pause stops it first."""
     at = to_utc(start, "start")
     if not math.isfinite(minutes) or minutes < 0:
         raise ValueError(f"business minutes must be a finite number >= 0, got {minutes!r}")
     if minutes == 0:
         return at
     remaining = timedelta(minutes=minutes)
-    for begin, end in _intervals(_schedule(cal), at):
+    for begin, end in _running(calendar, at, pauses):
         begin = max(begin, at)
         available = end - begin
         if remaining <= available:
             return begin + remaining
         remaining -= available
-    raise AssertionError("unreachable: the interval stream is endless")  # pragma: no cover
+    return None
 
 
-def business_minutes_between(cal: Calendar, a: datetime, b: datetime) -> float:
-    """Working minutes in [a, b): how much of an SLA clock has run between two instants."""
+def clock_minutes_between(calendar: Calendar | None, a: datetime, b: datetime,
+                          pauses: Iterable[Pause] = ()) -> float:
+    """Minutes a clock ran in [a, b): working time (every minute without a calendar) outside
+    `pauses`."""
     a, b = to_utc(a, "a"), to_utc(b, "b")
-    sched = _schedule(cal)
-    if b <= a or not sched.has_hours:
+    if b <= a:
         return 0.0
+    if calendar is not None and not _schedule(calendar).has_hours:
+        return 0.0
+    last_day = None if calendar is None else b.astimezone(_schedule(calendar).zone).date() + _DAY
     total = timedelta(0)
-    for begin, end in _intervals(sched, a, last_day=b.astimezone(sched.zone).date() + _DAY):
+    for begin, end in _running(calendar, a, pauses, last_day):
         if begin >= b:
             break
         total += min(end, b) - max(begin, a)
     return total / _MINUTE
+
+
+def add_business_time(cal: Calendar, start: datetime, minutes: float) -> datetime:
+    """The instant `minutes` of working time after `start` (an SLA due time)."""
+    due = add_clock_time(cal, start, minutes)
+    assert due is not None  # without pauses the interval stream is endless
+    return due
+
+
+def business_minutes_between(cal: Calendar, a: datetime, b: datetime) -> float:
+    """Working minutes in [a, b): how much of an SLA clock has run between two instants."""
+    return clock_minutes_between(cal, a, b)
 
 
 def next_opening(cal: Calendar, at: datetime) -> datetime:

@@ -102,6 +102,11 @@ def _condition(when: dict | None) -> Condition:
     )
 
 
+def _statuses(names: list | None) -> frozenset[str]:
+    """Ticket statuses as matched: exactly, after lower-casing."""
+    return frozenset(str(n).lower() for n in names or ())
+
+
 def sla_clock(data: dict) -> str:
     return data.get("clock") or ("business" if data.get("calendar") else "calendar")
 
@@ -141,7 +146,13 @@ def compile_policy(documents: Iterable[Document], revision: str) -> Policy:
             for i, r in enumerate(d.data.get("rules") or ())
         )
         slas[d.data["id"]] = Sla(
-            d.data["id"], cal, rules, _targets(d.data.get("targets"), clock, cal), _source(d)
+            d.data["id"], cal, rules, _targets(d.data.get("targets"), clock, cal), _source(d),
+            pause_on=_statuses(d.data.get("pause_on")),
+            pause_on_by_metric=frozen_map({
+                metric: _statuses(statuses)
+                for metric, statuses in (d.data.get("pause_on_by_metric") or {}).items()
+            }),
+            warn_at=tuple(sorted(d.data.get("warn_at") or ())),
         )
 
     plans = {}

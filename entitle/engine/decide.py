@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from entitle.engine.calendars import due_at
+from entitle.engine.clocks import ClockState, History, clocks_at, terms_for
 from entitle.engine.durations import format_minutes
 from entitle.engine.model import Contract, Plan, Policy, TargetSpec
 from entitle.engine.periods import Period, lifecycle, period_at, period_key
@@ -48,11 +48,14 @@ class UsageView(Protocol):
 
 @dataclass(frozen=True)
 class Due:
+    """A target in force and its clock at the decision time (the latest next_response cycle)."""
+
     metric: str
     minutes: float
     clock: str
     calendar_id: str | None
-    due_at: datetime
+    due_at: datetime | None  # None while paused before the due time, or no cycle open yet
+    state: ClockState | None = None
 
 
 @dataclass(frozen=True)
@@ -221,9 +224,10 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
     if rule is not None and not specs:
         specs = sla.default.get(ticket.priority, ())
         fallback = f" (rule has no {ticket.priority} targets: default used)"
+    clocks = clocks_at(terms_for(policy, sla, rule), History.of(ticket), now)
+    latest = {c.metric: c for c in clocks}  # cycles ascending: the last one wins
     targets = tuple(
-        Due(s.metric, s.minutes, s.clock, s.calendar_id, due_at(s, policy.calendars, at))
-        for s in specs
+        Due(c.metric, c.minutes, c.clock, c.calendar_id, c.due_at, c) for c in latest.values()
     )
     if not specs:
         warnings += (f"SLA {sla.id} sets no targets for priority {ticket.priority}",)
@@ -325,6 +329,32 @@ def instant_json(t: datetime | None) -> str | None:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def target_json(t: Due) -> dict:
+    """One target and its clock (docs/sla-clocks.md) as JSON."""
+    out = {
+        "minutes": t.minutes,
+        "clock": t.clock,
+        "calendar_id": t.calendar_id,
+        "due_at": instant_json(t.due_at),
+    }
+    c = t.state
+    if c is not None:
+        out.update(
+            state=c.state,
+            paused=c.paused,
+            cycle=c.cycle,
+            priority=c.priority,
+            started_at=instant_json(c.started_at),
+            elapsed_minutes=c.elapsed_minutes,
+            remaining_minutes=c.remaining_minutes,
+            percent_elapsed=c.percent_elapsed,
+            breached_at=instant_json(c.breached_at),
+            stopped_at=instant_json(c.stopped_at),
+            crossed=[{"percent": p, "at": instant_json(at)} for p, at in c.crossed],
+        )
+    return out
+
+
 def decision_json(d: Decision) -> dict:
     """The decision as JSON (CLI output, test suites, decision log); mirrors the gRPC message."""
     quota = None
@@ -348,15 +378,7 @@ def decision_json(d: Decision) -> dict:
         "plan_id": d.plan_id,
         "sla_id": d.sla_id,
         "sla_rule": d.sla_rule,
-        "targets": {
-            t.metric: {
-                "minutes": t.minutes,
-                "clock": t.clock,
-                "calendar_id": t.calendar_id,
-                "due_at": instant_json(t.due_at),
-            }
-            for t in d.targets
-        },
+        "targets": {t.metric: target_json(t) for t in d.targets},
         "quota": quota,
         "warnings": list(d.warnings),
         "policy_revision": d.policy_revision,

@@ -123,6 +123,14 @@ class Sla:
     rules: tuple[SlaRule, ...]  # ordered, first match wins
     default: Mapping[str, tuple[TargetSpec, ...]]  # used when no rule matches
     source: Source | None = None
+    pause_on: frozenset[str] = frozenset()  # lower-cased statuses that pause every clock
+    # metric -> statuses pausing that metric instead of `pause_on` (may be empty: never paused)
+    pause_on_by_metric: Mapping[str, frozenset[str]] = field(default_factory=frozen_map)
+    warn_at: tuple[int, ...] = ()  # warning percents of a target, ascending; 100 is the breach
+
+    def pause_statuses(self, metric: str) -> frozenset[str]:
+        """Statuses in which `metric`'s clock is paused."""
+        return self.pause_on_by_metric.get(metric, self.pause_on)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,17 @@ MAX_FUTURE_SKEW = timedelta(days=1)
 MAX_TEXT = 1024
 MAX_SUBJECT = 16 * 1024
 MAX_ATTRIBUTES = 64
+MAX_EVENTS = 10_000  # history entries (events or pauses) one ticket may carry
+HISTORY_FIELDS = ("pauses", "first_response_at", "resolved_at", "events")
 TICKET_FIELDS = (
-    "ticket_id", "customer_id", "product", "priority", "created_at", "subject", "attributes"
+    "ticket_id", "customer_id", "product", "priority", "created_at", "subject", "attributes",
+    *HISTORY_FIELDS,
 )
+# Event types in the order events at one instant apply (see docs/sla-clocks.md).
+EVENT_TYPES = (
+    "reopened", "status_changed", "agent_reply", "customer_message", "priority_changed", "resolved"
+)
+EVENT_FIELDS = ("id", "type", "at", "status", "priority")
 
 
 class TicketError(ValueError):
@@ -28,6 +36,25 @@ class TicketError(ValueError):
 
 
 @dataclass(frozen=True)
+class TicketEvent:
+    """One thing that happened to a ticket; `id` makes a redelivery idempotent."""
+
+    id: str
+    type: str  # one of EVENT_TYPES
+    at: datetime
+    status: str | None = None  # status_changed: the new status, lower-cased
+    priority: str | None = None  # priority_changed: the new priority
+
+
+@dataclass(frozen=True)
+class Pause:
+    """An interval in which the ticket's clocks were stopped; `end` None: still stopped."""
+
+    start: datetime
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Ticket:
     ticket_id: str
     customer_id: str
@@ -36,6 +63,16 @@ class Ticket:
     created_at: datetime
     subject: str | None = None
     attributes: Mapping[str, str | float] = field(default_factory=frozen_map)
+    # History so far, in one of two forms: pauses (+ first_response_at, resolved_at), or
+    # the events the server records. `priority` is the priority the ticket was created with.
+    pauses: tuple[Pause, ...] = ()
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    events: tuple[TicketEvent, ...] = ()
+
+    @property
+    def has_history(self) -> bool:
+        return bool(self.pauses or self.events or self.first_response_at or self.resolved_at)
 
 
 def _text(name: str, value: object, limit: int = MAX_TEXT) -> str:
@@ -101,7 +138,112 @@ def check_ticket(ticket: Ticket, now: datetime) -> Ticket:
             raise TicketError(where, "must be a finite number")
         if isinstance(value, str) and len(value) > MAX_TEXT:
             raise TicketError(where, f"is longer than {MAX_TEXT} characters")
+    _check_history(ticket)
     return ticket
+
+
+def _check_history(ticket: Ticket) -> None:
+    """One form of history, bounded. An instant before created_at counts from created_at (a
+    pause before the start changes nothing); one after now is not seen yet (replay at any
+    `now` of a whole history)."""
+    if ticket.events and (ticket.pauses or ticket.first_response_at or ticket.resolved_at):
+        raise TicketError(
+            "events", "give the history either as events or as pauses (+ first_response_at, "
+            "resolved_at), not both")
+    for name, items in (("pauses", ticket.pauses), ("events", ticket.events)):
+        if len(items) > MAX_EVENTS:
+            raise TicketError(name, f"has more than {MAX_EVENTS} entries")
+    instants = [("first_response_at", ticket.first_response_at),
+                ("resolved_at", ticket.resolved_at)]
+    for i, p in enumerate(ticket.pauses):
+        instants += [(f"pauses[{i}].from", p.start), (f"pauses[{i}].to", p.end)]
+        if p.end is not None and p.end < p.start:
+            raise TicketError(f"pauses[{i}].to", "is before its `from`")
+    for i, e in enumerate(ticket.events):
+        instants.append((f"events[{i}].at", e.at))
+        _check_event(f"events[{i}]", e)
+    for name, at in instants:
+        if at is not None and at.tzinfo is None:
+            raise TicketError(name, "has no UTC offset")
+
+
+def _check_event(where: str, e: TicketEvent) -> None:
+    _text(f"{where}.id", e.id)
+    if e.type not in EVENT_TYPES:
+        raise TicketError(
+            f"{where}.type", f"unknown event type {e.type!r}; expected one of "
+            f"{', '.join(EVENT_TYPES)}")
+    if e.type == "status_changed":
+        _text(f"{where}.status", e.status)
+    elif e.status is not None:
+        raise TicketError(f"{where}.status", "is only for status_changed events")
+    if e.type == "priority_changed":
+        if e.priority not in PRIORITIES:
+            problem = f"unknown priority {e.priority!r}" if e.priority else "is required"
+            raise TicketError(
+                f"{where}.priority", f"{problem}; expected one of {', '.join(PRIORITIES)}")
+    elif e.priority is not None:
+        raise TicketError(f"{where}.priority", "is only for priority_changed events")
+
+
+def _object(name: str, value: object, fields: tuple[str, ...]) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise TicketError(name, "must be a JSON object")
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise TicketError(f"{name}.{unknown[0]}",
+                          f"unknown field; expected {', '.join(sorted(fields))}")
+    return value
+
+
+def _list(name: str, value: object) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TicketError(name, "must be a list")
+    if len(value) > MAX_EVENTS:
+        raise TicketError(name, f"has more than {MAX_EVENTS} entries")
+    return value
+
+
+def _optional_instant(name: str, value: object) -> datetime | None:
+    return None if value is None else parse_instant(name, value)
+
+
+def parse_pauses(value: object, name: str = "pauses") -> tuple[Pause, ...]:
+    """`[{"from": instant, "to": instant or absent}]` as Pauses; errors name e.g. pauses[2].to."""
+    out = []
+    for i, item in enumerate(_list(name, value)):
+        where = f"{name}[{i}]"
+        item = _object(where, item, ("from", "to"))
+        out.append(Pause(parse_instant(f"{where}.from", item.get("from")),
+                         _optional_instant(f"{where}.to", item.get("to"))))
+    return tuple(out)
+
+
+def parse_events(value: object, name: str = "events") -> tuple[TicketEvent, ...]:
+    """Event JSON (`{"id", "type", "at", "status"?, "priority"?}`) as TicketEvents, in the
+    order given; errors name the field, e.g. events[3].at."""
+    out = []
+    for i, item in enumerate(_list(name, value)):
+        where = f"{name}[{i}]"
+        item = _object(where, item, EVENT_FIELDS)
+        status = item.get("status")
+        if status is not None and not isinstance(status, str):
+            raise TicketError(f"{where}.status", "must be a string")
+        priority = item.get("priority")
+        if priority is not None and not isinstance(priority, str):
+            raise TicketError(f"{where}.priority", "must be a string")
+        event = TicketEvent(
+            id=_text(f"{where}.id", item.get("id")),
+            type=_text(f"{where}.type", item.get("type")),
+            at=parse_instant(f"{where}.at", item.get("at")),
+            status=status.lower() if status else status,
+            priority=priority,
+        )
+        _check_event(where, event)
+        out.append(event)
+    return tuple(out)
 
 
 def ticket_from_json(obj: object) -> Ticket:
@@ -126,4 +268,8 @@ def ticket_from_json(obj: object) -> Ticket:
         created_at=parse_instant("created_at", obj.get("created_at")),
         subject=subject,
         attributes=frozen_map(attributes),
+        pauses=parse_pauses(obj.get("pauses")),
+        first_response_at=_optional_instant("first_response_at", obj.get("first_response_at")),
+        resolved_at=_optional_instant("resolved_at", obj.get("resolved_at")),
+        events=parse_events(obj.get("events")),
     )

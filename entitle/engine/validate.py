@@ -621,6 +621,7 @@ def _semantic(valid: dict[str, list[Document]], invalid: dict[str, set[str]],
         out += _shadowed_rules(doc)
         out += _empty_bands(doc)
         out += _partial_rule_targets(doc)
+        out += sla_clock_settings(doc)
     for doc in valid["Plan"]:
         ref(doc, "sla", "Sla")
         out += _alert_thresholds(doc)
@@ -1065,4 +1066,33 @@ def _alert_thresholds(doc: Document) -> list[Diagnostic]:
                 ))
             if number:
                 seen.add(value)
+    return out
+
+
+def sla_clock_settings(doc: Document) -> list[Diagnostic]:
+    """An Sla's pause statuses and warning percents: warn_at ascending and once each, no
+    status listed twice (statuses match after lower-casing, so `Pending` repeats `pending`)."""
+    out = []
+    warn_at = doc.data.get("warn_at")
+    values = warn_at if isinstance(warn_at, list) else []
+    for i, (before, value) in enumerate(itertools.pairwise(values), start=1):
+        if value == before:
+            out.append(doc.diagnostic(
+                ("warn_at", i), f"duplicate {_show(value)} in warn_at; list each percent once"))
+        elif value < before:
+            out.append(doc.diagnostic(
+                ("warn_at", i), f"warn_at must be ascending: {_show(value)} comes after "
+                f"{_show(before)}; write e.g. [50, 75]"))
+    lists = [(("pause_on",), doc.data.get("pause_on"))]
+    lists += [(("pause_on_by_metric", metric), statuses)
+              for metric, statuses in (doc.data.get("pause_on_by_metric") or {}).items()]
+    for pointer, statuses in lists:
+        seen: dict[str, object] = {}
+        for i, status in enumerate(statuses if isinstance(statuses, list) else ()):
+            key = str(status).lower()
+            if key in seen:
+                out.append(doc.diagnostic(
+                    (*pointer, i), f"status {_show(status)} repeats {_show(seen[key])} in "
+                    f"{_label(pointer)} (statuses match after lower-casing); list it once"))
+            seen.setdefault(key, status)
     return out

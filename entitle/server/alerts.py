@@ -131,6 +131,8 @@ class UsageAlertHook:
 class Sweeper:
     """Date alerts for (watermark, now], plus retention; one replica at a time (lease)."""
 
+    lease = SWEEPER_LEASE  # the store lease this kind of sweeper runs under
+
     def __init__(
         self,
         store,
@@ -166,7 +168,7 @@ class Sweeper:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._loop, name="alert-sweeper", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self.lease, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -176,7 +178,7 @@ class Sweeper:
             self._thread = None
         # Let a restarted server (or another replica) take over at once; best effort.
         with self._lock, contextlib.suppress(Exception):
-            self.store.try_lease(SWEEPER_LEASE, self.id, self.clock.now(), -1.0)
+            self.store.try_lease(self.lease, self.id, self.clock.now(), -1.0)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -212,7 +214,7 @@ class Sweeper:
         with self._lock:
             now = self.clock.now()
             if not force and not self.store.try_lease(
-                SWEEPER_LEASE, self.id, now, self.lease_seconds
+                self.lease, self.id, now, self.lease_seconds
             ):
                 return None
             try:
@@ -316,4 +318,5 @@ def install(runtime) -> None:
 
 
 def sweeper_of(runtime) -> Sweeper | None:
-    return next((t for t in runtime.background if isinstance(t, Sweeper)), None)
+    """The date-alert sweeper (not its SLA subclass)."""
+    return next((t for t in runtime.background if type(t) is Sweeper), None)

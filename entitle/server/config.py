@@ -33,6 +33,7 @@ class ServeConfig:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     log_level: str = "info"
     sweep_interval: float = 60.0  # seconds between alert sweeps; 0 disables the sweeper
+    sla_sweep_interval: float = 5.0  # seconds between SLA clock sweeps; 0 disables them
     alert_retention_days: float = 90.0  # alerts emitted longer ago are purged; 0 keeps all
     metrics_listen: str = ""  # HOST:PORT the supervisor serves /metrics on; "" is off
     decision_log: str = ""  # NDJSON file of CheckCoverage decisions; "" is off

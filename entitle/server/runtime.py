@@ -16,6 +16,8 @@ from entitle.server.clock import Clock
 from entitle.server.config import ServeConfig
 from entitle.server.decisionlog import DecisionLog
 from entitle.server.reload import BundleWatcher, Reloader, ReloadOutcome
+from entitle.server.slaclocks import SlaClocks
+from entitle.server.slaclocks import install as install_sla_clocks
 from entitle.server.snapshots import SnapshotHolder
 from entitle.server.store import open_store, server_pool_size
 from entitle.server.supervisor import SUPERVISOR_ENV
@@ -43,6 +45,7 @@ class Runtime:
     record_alerts: Callable | None = None
     # Wakes alert streams when this worker commits alerts; None: alert calls UNIMPLEMENTED.
     alert_bus: AlertBus | None = None
+    sla_clocks: SlaClocks | None = None  # live tickets' SLA clocks (server/slaclocks.py)
     background: list[Background] = field(default_factory=list)
     decision_log: DecisionLog | None = None  # --decision-log
     # Run first at shutdown, before calls drain: faces tell load balancers to stop sending.
@@ -60,6 +63,7 @@ class Runtime:
         watcher = BundleWatcher(reloader, config.reload_interval)
         runtime = cls(config, clock, store, holder, reloader, watcher, worker)
         install_alerts(runtime)  # usage hooks, ListAlerts/WatchAlerts, the sweeper
+        install_sla_clocks(runtime)  # clock rows at admission, the SLA sweeper
         metrics.watch_store(getattr(store, "backend", runtime.store_backend))
         if config.decision_log:
             runtime.decision_log = DecisionLog(

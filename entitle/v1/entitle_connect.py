@@ -21,7 +21,7 @@ from connectrpc.protocol import ProtocolType
 from connectrpc.server import ConnectASGIApplication, ConnectWSGIApplication, DEFAULT_READ_MAX_BYTES, Endpoint, EndpointSync
 from pyqwest import Client, SyncClient
 
-from .entitle_pb2 import CheckCoverageRequest, CheckCoverageResponse, GetContractStatusRequest, GetContractStatusResponse, ListAlertsRequest, ListAlertsResponse, ListContractsRequest, ListContractsResponse, PingRequest, PingResponse, RecordUsageRequest, RecordUsageResponse, ReleaseUsageRequest, ReleaseUsageResponse, ReloadRequest, ReloadResponse, ServerInfoRequest, ServerInfoResponse, WatchAlertsRequest, WatchAlertsResponse
+from .entitle_pb2 import CheckCoverageRequest, CheckCoverageResponse, GetContractStatusRequest, GetContractStatusResponse, GetTicketSlaRequest, GetTicketSlaResponse, ListAlertsRequest, ListAlertsResponse, ListContractsRequest, ListContractsResponse, PingRequest, PingResponse, RecordTicketEventsRequest, RecordTicketEventsResponse, RecordUsageRequest, RecordUsageResponse, ReleaseUsageRequest, ReleaseUsageResponse, ReloadRequest, ReloadResponse, ServerInfoRequest, ServerInfoResponse, WatchAlertsRequest, WatchAlertsResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
@@ -105,6 +105,21 @@ class EntitlementService(Protocol):
     async def list_alerts(self, request: ListAlertsRequest, ctx: RequestContext[ListAlertsRequest, ListAlertsResponse], /) -> ListAlertsResponse:
         """
         Pages through stored alerts in cursor order.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def record_ticket_events(self, request: RecordTicketEventsRequest, ctx: RequestContext[RecordTicketEventsRequest, RecordTicketEventsResponse], /) -> RecordTicketEventsResponse:
+        """
+        Records events of an admitted ticket (status changes, replies, priority changes,
+        resolve, reopen) so the server follows its SLA clocks and emits SLA_WARNING and
+        SLA_BREACHED alerts. Idempotent per event id: a redelivered event changes nothing.
+        Answers with the ticket's clocks after the events.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def get_ticket_sla(self, request: GetTicketSlaRequest, ctx: RequestContext[GetTicketSlaRequest, GetTicketSlaResponse], /) -> GetTicketSlaResponse:
+        """
+        An admitted ticket's SLA clocks at an instant (default: now), from its recorded events.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -231,6 +246,28 @@ class EntitlementServiceASGIApplication(ConnectASGIApplication[EntitlementServic
                         stream_type=StreamType.UNARY,
                     ),
                     function=svc.list_alerts,
+                ),
+                "/entitle.v1.EntitlementService/RecordTicketEvents": Endpoint.unary(
+                    method=MethodInfo(
+                        name="RecordTicketEvents",
+                        service_name="entitle.v1.EntitlementService",
+                        input=RecordTicketEventsRequest,
+                        output=RecordTicketEventsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.record_ticket_events,
+                ),
+                "/entitle.v1.EntitlementService/GetTicketSla": Endpoint.unary(
+                    method=MethodInfo(
+                        name="GetTicketSla",
+                        service_name="entitle.v1.EntitlementService",
+                        input=GetTicketSlaRequest,
+                        output=GetTicketSlaResponse,
+                        idempotency_level=IdempotencyLevel.NO_SIDE_EFFECTS,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.get_ticket_sla,
                 ),
             },
             interceptors=interceptors,
@@ -520,6 +557,57 @@ class EntitlementServiceClient(ConnectClient):
             timeout_ms=timeout_ms,
             use_get=use_get,
         )
+    async def record_ticket_events(
+        self,
+        request: RecordTicketEventsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> RecordTicketEventsResponse:
+        """
+        Records events of an admitted ticket (status changes, replies, priority changes,
+        resolve, reopen) so the server follows its SLA clocks and emits SLA_WARNING and
+        SLA_BREACHED alerts. Idempotent per event id: a redelivered event changes nothing.
+        Answers with the ticket's clocks after the events.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="RecordTicketEvents",
+                service_name="entitle.v1.EntitlementService",
+                input=RecordTicketEventsRequest,
+                output=RecordTicketEventsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def get_ticket_sla(
+        self,
+        request: GetTicketSlaRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+        use_get: bool = False,
+    ) -> GetTicketSlaResponse:
+        """
+        An admitted ticket's SLA clocks at an instant (default: now), from its recorded events.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetTicketSla",
+                service_name="entitle.v1.EntitlementService",
+                input=GetTicketSlaRequest,
+                output=GetTicketSlaResponse,
+                idempotency_level=IdempotencyLevel.NO_SIDE_EFFECTS,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+            use_get=use_get,
+        )
 
 class EntitlementServiceSync(Protocol):
     """
@@ -589,6 +677,21 @@ class EntitlementServiceSync(Protocol):
     def list_alerts(self, request: ListAlertsRequest, ctx: RequestContext[ListAlertsRequest, ListAlertsResponse], /) -> ListAlertsResponse:
         """
         Pages through stored alerts in cursor order.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def record_ticket_events(self, request: RecordTicketEventsRequest, ctx: RequestContext[RecordTicketEventsRequest, RecordTicketEventsResponse], /) -> RecordTicketEventsResponse:
+        """
+        Records events of an admitted ticket (status changes, replies, priority changes,
+        resolve, reopen) so the server follows its SLA clocks and emits SLA_WARNING and
+        SLA_BREACHED alerts. Idempotent per event id: a redelivered event changes nothing.
+        Answers with the ticket's clocks after the events.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def get_ticket_sla(self, request: GetTicketSlaRequest, ctx: RequestContext[GetTicketSlaRequest, GetTicketSlaResponse], /) -> GetTicketSlaResponse:
+        """
+        An admitted ticket's SLA clocks at an instant (default: now), from its recorded events.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -713,6 +816,28 @@ class EntitlementServiceWSGIApplication(ConnectWSGIApplication):
                         stream_type=StreamType.UNARY,
                     ),
                     function=service.list_alerts,
+                ),
+                "/entitle.v1.EntitlementService/RecordTicketEvents": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="RecordTicketEvents",
+                        service_name="entitle.v1.EntitlementService",
+                        input=RecordTicketEventsRequest,
+                        output=RecordTicketEventsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.record_ticket_events,
+                ),
+                "/entitle.v1.EntitlementService/GetTicketSla": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="GetTicketSla",
+                        service_name="entitle.v1.EntitlementService",
+                        input=GetTicketSlaRequest,
+                        output=GetTicketSlaResponse,
+                        idempotency_level=IdempotencyLevel.NO_SIDE_EFFECTS,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.get_ticket_sla,
                 ),
             },
             interceptors=interceptors,
@@ -995,6 +1120,57 @@ class EntitlementServiceClientSync(ConnectClientSync):
                 service_name="entitle.v1.EntitlementService",
                 input=ListAlertsRequest,
                 output=ListAlertsResponse,
+                idempotency_level=IdempotencyLevel.NO_SIDE_EFFECTS,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+            use_get=use_get,
+        )
+    def record_ticket_events(
+        self,
+        request: RecordTicketEventsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> RecordTicketEventsResponse:
+        """
+        Records events of an admitted ticket (status changes, replies, priority changes,
+        resolve, reopen) so the server follows its SLA clocks and emits SLA_WARNING and
+        SLA_BREACHED alerts. Idempotent per event id: a redelivered event changes nothing.
+        Answers with the ticket's clocks after the events.
+        """
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="RecordTicketEvents",
+                service_name="entitle.v1.EntitlementService",
+                input=RecordTicketEventsRequest,
+                output=RecordTicketEventsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def get_ticket_sla(
+        self,
+        request: GetTicketSlaRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+        use_get: bool = False,
+    ) -> GetTicketSlaResponse:
+        """
+        An admitted ticket's SLA clocks at an instant (default: now), from its recorded events.
+        """
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetTicketSla",
+                service_name="entitle.v1.EntitlementService",
+                input=GetTicketSlaRequest,
+                output=GetTicketSlaResponse,
                 idempotency_level=IdempotencyLevel.NO_SIDE_EFFECTS,
                 stream_type=StreamType.UNARY,
             ),

@@ -22,6 +22,17 @@ class CoverageReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COVERAGE_REASON_PRODUCT_NOT_COVERED: _ClassVar[CoverageReason]
     COVERAGE_REASON_QUOTA_EXHAUSTED: _ClassVar[CoverageReason]
 
+class ClockState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CLOCK_STATE_UNSPECIFIED: _ClassVar[ClockState]
+    CLOCK_STATE_RUNNING: _ClassVar[ClockState]
+    CLOCK_STATE_PAUSED: _ClassVar[ClockState]
+    CLOCK_STATE_MET: _ClassVar[ClockState]
+    CLOCK_STATE_MET_LATE: _ClassVar[ClockState]
+    CLOCK_STATE_BREACHED: _ClassVar[ClockState]
+    CLOCK_STATE_CANCELLED: _ClassVar[ClockState]
+    CLOCK_STATE_INACTIVE: _ClassVar[ClockState]
+
 class Lifecycle(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     LIFECYCLE_UNSPECIFIED: _ClassVar[Lifecycle]
@@ -38,6 +49,8 @@ class AlertKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALERT_KIND_CONTRACT_ACTIVATED: _ClassVar[AlertKind]
     ALERT_KIND_CONTRACT_EXPIRING: _ClassVar[AlertKind]
     ALERT_KIND_CONTRACT_EXPIRED: _ClassVar[AlertKind]
+    ALERT_KIND_SLA_WARNING: _ClassVar[AlertKind]
+    ALERT_KIND_SLA_BREACHED: _ClassVar[AlertKind]
 COVERAGE_REASON_UNSPECIFIED: CoverageReason
 COVERAGE_REASON_COVERED: CoverageReason
 COVERAGE_REASON_COVERED_OVERAGE: CoverageReason
@@ -47,6 +60,14 @@ COVERAGE_REASON_CONTRACT_EXPIRED: CoverageReason
 COVERAGE_REASON_CONTRACT_SUSPENDED: CoverageReason
 COVERAGE_REASON_PRODUCT_NOT_COVERED: CoverageReason
 COVERAGE_REASON_QUOTA_EXHAUSTED: CoverageReason
+CLOCK_STATE_UNSPECIFIED: ClockState
+CLOCK_STATE_RUNNING: ClockState
+CLOCK_STATE_PAUSED: ClockState
+CLOCK_STATE_MET: ClockState
+CLOCK_STATE_MET_LATE: ClockState
+CLOCK_STATE_BREACHED: ClockState
+CLOCK_STATE_CANCELLED: ClockState
+CLOCK_STATE_INACTIVE: ClockState
 LIFECYCLE_UNSPECIFIED: Lifecycle
 LIFECYCLE_PLANNED: Lifecycle
 LIFECYCLE_ACTIVE: Lifecycle
@@ -58,9 +79,11 @@ ALERT_KIND_QUOTA_EXHAUSTED: AlertKind
 ALERT_KIND_CONTRACT_ACTIVATED: AlertKind
 ALERT_KIND_CONTRACT_EXPIRING: AlertKind
 ALERT_KIND_CONTRACT_EXPIRED: AlertKind
+ALERT_KIND_SLA_WARNING: AlertKind
+ALERT_KIND_SLA_BREACHED: AlertKind
 
 class Ticket(_message.Message):
-    __slots__ = ("ticket_id", "customer_id", "product", "priority", "created_at", "subject", "attributes")
+    __slots__ = ("ticket_id", "customer_id", "product", "priority", "created_at", "subject", "attributes", "pauses", "first_response_at", "resolved_at", "events")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +98,10 @@ class Ticket(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    PAUSES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_RESPONSE_AT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     ticket_id: str
     customer_id: str
     product: str
@@ -82,7 +109,33 @@ class Ticket(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     subject: str
     attributes: _containers.MessageMap[str, AttributeValue]
-    def __init__(self, ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., product: _Optional[str] = ..., priority: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject: _Optional[str] = ..., attributes: _Optional[_Mapping[str, AttributeValue]] = ...) -> None: ...
+    pauses: _containers.RepeatedCompositeFieldContainer[Pause]
+    first_response_at: _timestamp_pb2.Timestamp
+    resolved_at: _timestamp_pb2.Timestamp
+    events: _containers.RepeatedCompositeFieldContainer[TicketEvent]
+    def __init__(self, ticket_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., product: _Optional[str] = ..., priority: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject: _Optional[str] = ..., attributes: _Optional[_Mapping[str, AttributeValue]] = ..., pauses: _Optional[_Iterable[_Union[Pause, _Mapping]]] = ..., first_response_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[TicketEvent, _Mapping]]] = ...) -> None: ...
+
+class Pause(_message.Message):
+    __slots__ = ("start", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TicketEvent(_message.Message):
+    __slots__ = ("id", "type", "at", "status", "priority")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    type: str
+    at: _timestamp_pb2.Timestamp
+    status: str
+    priority: str
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., priority: _Optional[str] = ...) -> None: ...
 
 class AttributeValue(_message.Message):
     __slots__ = ("string_value", "number_value")
@@ -123,18 +176,48 @@ class Decision(_message.Message):
     def __init__(self, ticket_id: _Optional[str] = ..., covered: _Optional[bool] = ..., reason: _Optional[_Union[CoverageReason, str]] = ..., explanation: _Optional[str] = ..., contract_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., sla_id: _Optional[str] = ..., sla_rule: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., quota: _Optional[_Union[Quota, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., policy_revision: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Target(_message.Message):
-    __slots__ = ("metric", "minutes", "clock", "calendar_id", "due_at")
+    __slots__ = ("metric", "minutes", "clock", "calendar_id", "due_at", "state", "paused", "cycle", "priority", "started_at", "elapsed_minutes", "remaining_minutes", "percent_elapsed", "breached_at", "stopped_at", "crossed")
     METRIC_FIELD_NUMBER: _ClassVar[int]
     MINUTES_FIELD_NUMBER: _ClassVar[int]
     CLOCK_FIELD_NUMBER: _ClassVar[int]
     CALENDAR_ID_FIELD_NUMBER: _ClassVar[int]
     DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    CYCLE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_ELAPSED_FIELD_NUMBER: _ClassVar[int]
+    BREACHED_AT_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_AT_FIELD_NUMBER: _ClassVar[int]
+    CROSSED_FIELD_NUMBER: _ClassVar[int]
     metric: str
     minutes: float
     clock: str
     calendar_id: str
     due_at: _timestamp_pb2.Timestamp
-    def __init__(self, metric: _Optional[str] = ..., minutes: _Optional[float] = ..., clock: _Optional[str] = ..., calendar_id: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    state: ClockState
+    paused: bool
+    cycle: int
+    priority: str
+    started_at: _timestamp_pb2.Timestamp
+    elapsed_minutes: float
+    remaining_minutes: float
+    percent_elapsed: float
+    breached_at: _timestamp_pb2.Timestamp
+    stopped_at: _timestamp_pb2.Timestamp
+    crossed: _containers.RepeatedCompositeFieldContainer[ThresholdCrossing]
+    def __init__(self, metric: _Optional[str] = ..., minutes: _Optional[float] = ..., clock: _Optional[str] = ..., calendar_id: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[ClockState, str]] = ..., paused: _Optional[bool] = ..., cycle: _Optional[int] = ..., priority: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., elapsed_minutes: _Optional[float] = ..., remaining_minutes: _Optional[float] = ..., percent_elapsed: _Optional[float] = ..., breached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stopped_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., crossed: _Optional[_Iterable[_Union[ThresholdCrossing, _Mapping]]] = ...) -> None: ...
+
+class ThresholdCrossing(_message.Message):
+    __slots__ = ("percent", "at")
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    percent: int
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, percent: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Quota(_message.Message):
     __slots__ = ("unit", "unlimited", "limit", "used", "remaining", "percent_used", "period_start", "period_end")
@@ -359,7 +442,7 @@ class PingResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("cursor", "kind", "contract_id", "customer_id", "plan_id", "threshold", "period_start", "used", "limit", "unit", "days_left", "occurred_at", "emitted_at", "recipients", "message")
+    __slots__ = ("cursor", "kind", "contract_id", "customer_id", "plan_id", "threshold", "period_start", "used", "limit", "unit", "days_left", "occurred_at", "emitted_at", "recipients", "message", "ticket_id", "metric", "cycle", "due_at")
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     CONTRACT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -375,6 +458,10 @@ class Alert(_message.Message):
     EMITTED_AT_FIELD_NUMBER: _ClassVar[int]
     RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    CYCLE_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
     cursor: int
     kind: AlertKind
     contract_id: str
@@ -390,7 +477,11 @@ class Alert(_message.Message):
     emitted_at: _timestamp_pb2.Timestamp
     recipients: _containers.RepeatedScalarFieldContainer[str]
     message: str
-    def __init__(self, cursor: _Optional[int] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., contract_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., threshold: _Optional[int] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., used: _Optional[float] = ..., limit: _Optional[float] = ..., unit: _Optional[str] = ..., days_left: _Optional[float] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., emitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recipients: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ...) -> None: ...
+    ticket_id: str
+    metric: str
+    cycle: int
+    due_at: _timestamp_pb2.Timestamp
+    def __init__(self, cursor: _Optional[int] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., contract_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., threshold: _Optional[int] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., used: _Optional[float] = ..., limit: _Optional[float] = ..., unit: _Optional[str] = ..., days_left: _Optional[float] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., emitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recipients: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ..., ticket_id: _Optional[str] = ..., metric: _Optional[str] = ..., cycle: _Optional[int] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AlertFilter(_message.Message):
     __slots__ = ("kinds", "customer_id", "contract_id")
@@ -435,3 +526,73 @@ class ListAlertsResponse(_message.Message):
     next_cursor: int
     has_more: bool
     def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., next_cursor: _Optional[int] = ..., has_more: _Optional[bool] = ...) -> None: ...
+
+class RecordTicketEventsRequest(_message.Message):
+    __slots__ = ("ticket_id", "events")
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    ticket_id: str
+    events: _containers.RepeatedCompositeFieldContainer[TicketEvent]
+    def __init__(self, ticket_id: _Optional[str] = ..., events: _Optional[_Iterable[_Union[TicketEvent, _Mapping]]] = ...) -> None: ...
+
+class RecordedEvent(_message.Message):
+    __slots__ = ("id", "duplicate", "conflicting")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    CONFLICTING_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    duplicate: bool
+    conflicting: bool
+    def __init__(self, id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., conflicting: _Optional[bool] = ...) -> None: ...
+
+class RecordTicketEventsResponse(_message.Message):
+    __slots__ = ("events", "sla")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    SLA_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[RecordedEvent]
+    sla: TicketSla
+    def __init__(self, events: _Optional[_Iterable[_Union[RecordedEvent, _Mapping]]] = ..., sla: _Optional[_Union[TicketSla, _Mapping]] = ...) -> None: ...
+
+class GetTicketSlaRequest(_message.Message):
+    __slots__ = ("ticket_id", "at")
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ticket_id: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, ticket_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetTicketSlaResponse(_message.Message):
+    __slots__ = ("sla",)
+    SLA_FIELD_NUMBER: _ClassVar[int]
+    sla: TicketSla
+    def __init__(self, sla: _Optional[_Union[TicketSla, _Mapping]] = ...) -> None: ...
+
+class TicketSla(_message.Message):
+    __slots__ = ("ticket_id", "contract_id", "customer_id", "plan_id", "sla_id", "sla_rule", "policy_revision", "created_at", "priority", "clocks", "event_count", "next_alert_at", "as_of")
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTRACT_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    SLA_ID_FIELD_NUMBER: _ClassVar[int]
+    SLA_RULE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_REVISION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    CLOCKS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ALERT_AT_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    ticket_id: str
+    contract_id: str
+    customer_id: str
+    plan_id: str
+    sla_id: str
+    sla_rule: str
+    policy_revision: str
+    created_at: _timestamp_pb2.Timestamp
+    priority: str
+    clocks: _containers.RepeatedCompositeFieldContainer[Target]
+    event_count: int
+    next_alert_at: _timestamp_pb2.Timestamp
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, ticket_id: _Optional[str] = ..., contract_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., sla_id: _Optional[str] = ..., sla_rule: _Optional[str] = ..., policy_revision: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[str] = ..., clocks: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., event_count: _Optional[int] = ..., next_alert_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

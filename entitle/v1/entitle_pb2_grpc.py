@@ -85,6 +85,16 @@ class EntitlementServiceStub:
                 request_serializer=entitle_dot_v1_dot_entitle__pb2.ListAlertsRequest.SerializeToString,
                 response_deserializer=entitle_dot_v1_dot_entitle__pb2.ListAlertsResponse.FromString,
                 _registered_method=True)
+        self.RecordTicketEvents = channel.unary_unary(
+                '/entitle.v1.EntitlementService/RecordTicketEvents',
+                request_serializer=entitle_dot_v1_dot_entitle__pb2.RecordTicketEventsRequest.SerializeToString,
+                response_deserializer=entitle_dot_v1_dot_entitle__pb2.RecordTicketEventsResponse.FromString,
+                _registered_method=True)
+        self.GetTicketSla = channel.unary_unary(
+                '/entitle.v1.EntitlementService/GetTicketSla',
+                request_serializer=entitle_dot_v1_dot_entitle__pb2.GetTicketSlaRequest.SerializeToString,
+                response_deserializer=entitle_dot_v1_dot_entitle__pb2.GetTicketSlaResponse.FromString,
+                _registered_method=True)
 
 
 class EntitlementServiceServicer:
@@ -168,6 +178,23 @@ class EntitlementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordTicketEvents(self, request, context):
+        """Records events of an admitted ticket (status changes, replies, priority changes,
+        resolve, reopen) so the server follows its SLA clocks and emits SLA_WARNING and
+        SLA_BREACHED alerts. Idempotent per event id: a redelivered event changes nothing.
+        Answers with the ticket's clocks after the events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTicketSla(self, request, context):
+        """An admitted ticket's SLA clocks at an instant (default: now), from its recorded events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EntitlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -220,6 +247,16 @@ def add_EntitlementServiceServicer_to_server(servicer, server):
                     servicer.ListAlerts,
                     request_deserializer=entitle_dot_v1_dot_entitle__pb2.ListAlertsRequest.FromString,
                     response_serializer=entitle_dot_v1_dot_entitle__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'RecordTicketEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordTicketEvents,
+                    request_deserializer=entitle_dot_v1_dot_entitle__pb2.RecordTicketEventsRequest.FromString,
+                    response_serializer=entitle_dot_v1_dot_entitle__pb2.RecordTicketEventsResponse.SerializeToString,
+            ),
+            'GetTicketSla': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTicketSla,
+                    request_deserializer=entitle_dot_v1_dot_entitle__pb2.GetTicketSlaRequest.FromString,
+                    response_serializer=entitle_dot_v1_dot_entitle__pb2.GetTicketSlaResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -493,6 +530,60 @@ class EntitlementService:
             '/entitle.v1.EntitlementService/ListAlerts',
             entitle_dot_v1_dot_entitle__pb2.ListAlertsRequest.SerializeToString,
             entitle_dot_v1_dot_entitle__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordTicketEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entitle.v1.EntitlementService/RecordTicketEvents',
+            entitle_dot_v1_dot_entitle__pb2.RecordTicketEventsRequest.SerializeToString,
+            entitle_dot_v1_dot_entitle__pb2.RecordTicketEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTicketSla(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entitle.v1.EntitlementService/GetTicketSla',
+            entitle_dot_v1_dot_entitle__pb2.GetTicketSlaRequest.SerializeToString,
+            entitle_dot_v1_dot_entitle__pb2.GetTicketSlaResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -32,7 +32,7 @@ CHECKER_METHODS = frozenset(
     SERVICE_PREFIX + name
     for name in (
         "CheckCoverage", "RecordUsage", "ReleaseUsage", "GetContractStatus", "ListContracts",
-        "ServerInfo", "Ping", "WatchAlerts", "ListAlerts",
+        "ServerInfo", "Ping", "WatchAlerts", "ListAlerts", "RecordTicketEvents", "GetTicketSla",
     )
 )
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")

@@ -37,8 +37,10 @@ def check_coverage(
     *,
     consume: bool,
     on_commit_alerts: Callable | None = None,
+    sla_clocks=None,
 ) -> Coverage:
-    """The decision for `ticket`; with `consume`, a covered ticket is admitted exactly once."""
+    """The decision for `ticket`; with `consume`, a covered ticket is admitted exactly once
+    (with its SLA clock row when `sla_clocks`, server/slaclocks.py, is given)."""
     if not consume:
         return Coverage(decision_to_proto(decide(snapshot, store, ticket, now)))
     check_ticket(ticket, now)  # before the ledger is asked about the ticket
@@ -61,6 +63,7 @@ def check_coverage(
             answer=lambda used, d=decision: _admitted(snapshot, d, used).SerializeToString(),
             at=now,
             on_commit_alerts=on_commit_alerts,
+            clock=sla_clocks.new_clock(snapshot, decision, ticket, now) if sla_clocks else None,
         )
         if result.status == "admitted":
             return Coverage(pb.Decision.FromString(result.payload), admitted=True)

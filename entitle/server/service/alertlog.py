@@ -43,6 +43,11 @@ def alert_to_proto(a: StoredAlert) -> pb.Alert:
         out.period_start.CopyFrom(timestamp(_parse_iso(body["period_start"])))
     if body.get("days_left") is not None:
         out.days_left = float(body["days_left"])
+    if body.get("ticket_id"):  # SLA kinds
+        out.ticket_id, out.metric = body["ticket_id"], body.get("metric", "")
+        out.cycle = int(body.get("cycle", 0))
+        if body.get("due_at"):
+            out.due_at.CopyFrom(timestamp(_parse_iso(body["due_at"])))
     return out
 
 
@@ -133,7 +138,7 @@ def kinds_in(values: Iterable[int]) -> list[int]:
         if value not in KIND_NAMES:
             raise ValueError(
                 f"{value} is not an alert kind (use ALERT_KIND_USAGE_THRESHOLD ... "
-                "ALERT_KIND_CONTRACT_EXPIRED; UNSPECIFIED is not allowed)"
+                "ALERT_KIND_SLA_BREACHED; UNSPECIFIED is not allowed)"
             )
         out.append(value)
     return out

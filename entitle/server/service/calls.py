@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from entitle import __version__
+from entitle.engine.clocks import History
 from entitle.engine.decide import quota_for
 from entitle.engine.model import Contract, Policy
 from entitle.engine.periods import lifecycle, period_at, period_key
@@ -38,6 +39,7 @@ from entitle.server.service.pages import (
     page_size,
     query_fingerprint,
 )
+from entitle.server.service.ticketsla import get_ticket_sla, record_events, record_ticket_events
 from entitle.server.service.wire import (
     LIFECYCLES,
     instant,
@@ -111,6 +113,9 @@ class EntitlementCalls:
             raise invalid("ticket", "is required")
         try:
             ticket = ticket_from_proto(request.ticket, now)
+            if request.consume and ticket.pauses:
+                raise invalid("ticket.pauses", "an admitted ticket's history is kept as "
+                              "events: send `events` (or RecordTicketEvents later)")
             with self.runtime.holder.lease() as snapshot:
                 answer = check_coverage(
                     snapshot,
@@ -119,7 +124,10 @@ class EntitlementCalls:
                     now,
                     consume=request.consume,
                     on_commit_alerts=self.runtime.admission_alerts,
+                    sla_clocks=self.runtime.sla_clocks,
                 )
+            if request.consume and (answer.admitted or answer.duplicate):
+                self._keep_history(ticket, now)
             self._alerts_committed()
         except TicketError as exc:
             raise ticket_failure(exc, "ticket.") from None
@@ -127,6 +135,15 @@ class EntitlementCalls:
         return pb.CheckCoverageResponse(
             decision=answer.decision, duplicate=answer.duplicate, admitted=answer.admitted
         )
+
+    def _keep_history(self, ticket, now: datetime) -> None:
+        """An admitted ticket's events (and first_response_at, resolved_at) become its first
+        recorded events; a retried admission records them again, changing nothing."""
+        events = History.of(ticket).events
+        if events and self.runtime.sla_clocks is not None:
+            with contextlib.suppress(Failure):  # no clock: admitted before clocks were kept
+                record_events(self.runtime.sla_clocks, self.store, ticket.ticket_id, events, now,
+                              self.runtime.alert_bus)
 
     def _observe(self, consume: bool, ticket, answer, now: datetime, started: float) -> None:
         """Metrics and the decision log of one CheckCoverage answer."""
@@ -319,6 +336,23 @@ class EntitlementCalls:
             changed=outcome.status == APPLIED,
             error=outcome.message,
         )
+
+    # -- SLA clocks of admitted tickets (service/ticketsla.py) ---------------------------------
+    def _sla_clocks(self):
+        if self.runtime.sla_clocks is None:
+            raise Failure(Code.UNIMPLEMENTED, "SLA clocks are not available")
+        return self.runtime.sla_clocks
+
+    def record_ticket_events(self, request, call: Call):
+        now = self.clock.now()
+        ticket_id = _text("ticket_id", request.ticket_id)
+        return record_ticket_events(self._sla_clocks(), self.store, request, now, ticket_id,
+                                    self.runtime.alert_bus)
+
+    def get_ticket_sla(self, request, call: Call):
+        ticket_id = _text("ticket_id", request.ticket_id)
+        at = _optional_instant(request, "at", self.clock.now())
+        return get_ticket_sla(self._sla_clocks(), self.store, ticket_id, at)
 
     # -- alerts: the alert log (service/alertlog.py) ----------------------------------------
     def _alerts_committed(self) -> None:

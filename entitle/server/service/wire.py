@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from entitle.engine.decide import Decision, Quota
+from entitle.engine.decide import Decision, Due, Quota
 from entitle.engine.model import frozen_map
-from entitle.engine.ticket import Ticket, TicketError
+from entitle.engine.ticket import Pause, Ticket, TicketError, TicketEvent
 from entitle.v1 import entitle_pb2 as pb
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -53,7 +53,28 @@ def ticket_from_proto(msg: pb.Ticket, now: datetime) -> Ticket:
         created_at=instant(msg.created_at, "created_at") if msg.HasField("created_at") else now,
         subject=msg.subject if msg.HasField("subject") else None,
         attributes=frozen_map(attributes),
+        pauses=tuple(
+            Pause(_instant_of(p, "start", f"pauses[{i}].start", required=True),
+                  _instant_of(p, "end", f"pauses[{i}].end"))
+            for i, p in enumerate(msg.pauses)
+        ),
+        first_response_at=_instant_of(msg, "first_response_at", "first_response_at"),
+        resolved_at=_instant_of(msg, "resolved_at", "resolved_at"),
+        events=tuple(
+            TicketEvent(e.id, e.type, _instant_of(e, "at", f"events[{i}].at", required=True),
+                        status=e.status.lower() or None, priority=e.priority or None)
+            for i, e in enumerate(msg.events)
+        ),
     )
+
+
+def _instant_of(msg, name: str, field: str, *, required: bool = False) -> datetime | None:
+    """An optional (or required) Timestamp field of `msg`, its errors naming `field`."""
+    if msg.HasField(name):
+        return instant(getattr(msg, name), field)
+    if required:
+        raise TicketError(field, "is required")
+    return None
 
 
 def quota_to_proto(q: Quota) -> pb.Quota:
@@ -72,6 +93,28 @@ def quota_to_proto(q: Quota) -> pb.Quota:
     return out
 
 
+def target_to_proto(t: Due) -> pb.Target:
+    """A target and its clock; unset instants are absent (due_at while paused)."""
+    out = pb.Target(metric=t.metric, minutes=t.minutes, clock=t.clock,
+                    calendar_id=t.calendar_id or "")
+    if t.due_at is not None:
+        out.due_at.CopyFrom(timestamp(t.due_at))
+    c = t.state
+    if c is not None:
+        out.state = pb.ClockState.Value("CLOCK_STATE_" + c.state.upper())
+        out.paused, out.cycle, out.priority = c.paused, c.cycle, c.priority
+        out.elapsed_minutes = c.elapsed_minutes
+        out.remaining_minutes = c.remaining_minutes
+        out.percent_elapsed = c.percent_elapsed
+        for name in ("started_at", "breached_at", "stopped_at"):
+            at = getattr(c, name)
+            if at is not None:
+                getattr(out, name).CopyFrom(timestamp(at))
+        out.crossed.extend(pb.ThresholdCrossing(percent=p, at=timestamp(at))
+                           for p, at in c.crossed)
+    return out
+
+
 def decision_to_proto(d: Decision) -> pb.Decision:
     out = pb.Decision(
         ticket_id=d.ticket_id,
@@ -82,16 +125,7 @@ def decision_to_proto(d: Decision) -> pb.Decision:
         plan_id=d.plan_id or "",
         sla_id=d.sla_id or "",
         sla_rule=d.sla_rule or "",
-        targets=[
-            pb.Target(
-                metric=t.metric,
-                minutes=t.minutes,
-                clock=t.clock,
-                calendar_id=t.calendar_id or "",
-                due_at=timestamp(t.due_at),
-            )
-            for t in d.targets
-        ],
+        targets=[target_to_proto(t) for t in d.targets],
         warnings=d.warnings,
         policy_revision=d.policy_revision,
         decided_at=timestamp(d.decided_at),

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from entitle.server.store.clocks import (
+        Assess,
+        ClockUpdate,
+        EventsRecorded,
+        NewClock,
+        StoredClock,
+        StoredEvent,
+    )
 
 # Floating-point slack when comparing hours and days against a limit (0.1 + 0.2 > 0.3).
 EPSILON = 1e-9
@@ -130,7 +140,7 @@ class Store(Protocol):
     def admit(
         self, ticket_id: str, contract_id: str, period_key: str, *, amount: float,
         limit: float | None, allow_over: bool, answer: Callable[[float], bytes], at: datetime,
-        on_commit_alerts: AlertHook | None = None,
+        on_commit_alerts: AlertHook | None = None, clock: NewClock | None = None,
     ) -> AdmitResult: ...
 
     def record(
@@ -165,6 +175,24 @@ class Store(Protocol):
 
     def schema_version(self) -> int: ...
 
+    # SLA clocks of admitted tickets (store/clocks.py)
+    def put_terms(self, terms_id: str, terms_json: str, at: datetime) -> None: ...
+
+    def terms(self, terms_id: str) -> str | None: ...
+
+    def ticket_clock(self, ticket_id: str) -> tuple[StoredClock, list[StoredEvent]] | None: ...
+
+    def due_clocks(self, now: datetime, limit: int
+                   ) -> list[tuple[StoredClock, list[StoredEvent]]]: ...
+
+    def record_ticket_events(
+        self, ticket_id: str, events: Sequence[StoredEvent], *, max_events: int,
+        now: datetime, assess: Assess,
+    ) -> EventsRecorded | None: ...
+
+    def apply_sweep(self, updates: Sequence[tuple[StoredClock, ClockUpdate]],
+                    now: datetime) -> int: ...
+
     def close(self) -> None: ...
 
 
@@ -183,4 +211,5 @@ def to_text(at: datetime) -> str:
 
 
 def from_text(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """to_text's inverse (fromisoformat: some 20x faster than strptime, it matters per row)."""
+    return datetime.fromisoformat(text).astimezone(UTC)

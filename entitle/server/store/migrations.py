@@ -99,7 +99,48 @@ MIGRATIONS: tuple[Migration, ...] = (
             accepted_at TEXT NOT NULL
         )""",
     )),
-    Migration(3, "admissions by contract", (
+    Migration(3, "SLA clocks of admitted tickets", (
+        # Clock terms pinned at admission (targets of every priority, calendars, pause
+        # statuses, warn_at, revision), kept once per content hash: many tickets share one.
+        """CREATE TABLE sla_terms (
+            terms_id TEXT PRIMARY KEY,
+            terms TEXT NOT NULL,
+            stored_at TEXT NOT NULL
+        )""",
+        # One row per admitted ticket with an SLA, created in the admission's transaction.
+        # version moves with every RecordTicketEvents; next_alert_at is when the sweeper
+        # must look at the ticket again (NULL: every clock paused or stopped).
+        """CREATE TABLE ticket_clocks (
+            ticket_id TEXT PRIMARY KEY,
+            contract_id TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            plan_id TEXT NOT NULL,
+            product TEXT NOT NULL,
+            terms_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            priority TEXT NOT NULL,
+            event_count INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            next_alert_at TEXT,
+            alerted TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX ticket_clocks_next_alert ON ticket_clocks (next_alert_at) "
+        "WHERE next_alert_at IS NOT NULL",
+        # A ticket's events, once per event id; seq is the delivery order.
+        """CREATE TABLE ticket_events (
+            ticket_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            at TEXT NOT NULL,
+            status TEXT,
+            priority TEXT,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (ticket_id, event_id)
+        )""",
+    )),
+    Migration(4, "admissions by contract", (
         # The dashboard's contract page lists a contract's admitted tickets, newest first.
         "CREATE INDEX ticket_admissions_contract ON ticket_admissions (contract_id, admitted_at)",
     )),

@@ -27,6 +27,7 @@ from entitle.server.store.base import (
     from_text,
     to_text,
 )
+from entitle.server.store.clocks import ClockLedger, NewClock
 from entitle.server.store.migrations import LATEST, MIGRATIONS
 
 T = TypeVar("T")
@@ -61,7 +62,7 @@ class _Abort(Exception):
         self.result = result
 
 
-class SqlStore:
+class SqlStore(ClockLedger):
     """Conditional updates, idempotency and the outbox; subclasses open transactions."""
 
     backend = "sql"
@@ -251,11 +252,13 @@ class SqlStore:
         self, ticket_id: str, contract_id: str, period_key: str, *, amount: float,
         limit: float | None, allow_over: bool, answer: Callable[[float], bytes], at: datetime,
         on_commit_alerts: AlertHook | None = None,
+        clock: NewClock | None = None,  # SLA clocks: the row created with the admission
     ) -> AdmitResult:
         """Count a ticket once: a known ticket is a duplicate, a full period is refused.
 
         `answer(used)` is the decision to keep for retries, given the period's usage once
         this ticket is counted (known only inside the transaction, under the row lock).
+        `clock`, when given, is the ticket's SLA clock row, inserted in the same transaction.
         """
         cap = math.inf if limit is None or allow_over else limit + EPSILON
 
@@ -288,6 +291,8 @@ class SqlStore:
                 "UPDATE ticket_admissions SET payload = ? WHERE ticket_id = ?",
                 (payload, ticket_id),
             )
+            if clock is not None:  # SLA clocks: one INSERT, committed with the admission
+                self._insert_clock(tx, clock)
             return AdmitResult("admitted", payload, after)
 
         return self._run(work)
