@@ -175,7 +175,10 @@ def test_generation_is_deterministic_and_matches_committed(tmp_path):
     assert _genproto(box).returncode == 0
     assert _generated(box) == first
     assert first == _generated(ROOT)
-    assert set(first) == {"__init__.py", "entitle_pb2.py", "entitle_pb2.pyi", "entitle_pb2_grpc.py"}
+    assert set(first) == {
+        "__init__.py", "entitle_connect.py", "entitle_pb2.py", "entitle_pb2.pyi",
+        "entitle_pb2_grpc.py",
+    }
 
 
 @pytest.mark.parametrize("damage", ["edit", "extra", "missing", "proto-changed"])

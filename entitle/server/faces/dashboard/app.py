@@ -27,6 +27,7 @@ from entitle.server.faces.dashboard import session
 from entitle.server.faces.dashboard.chart import usage_chart
 from entitle.server.faces.dashboard.render import environment, source
 from entitle.server.faces.http import sse, threads
+from entitle.server.faces.http.call import HttpCall
 from entitle.server.runtime import Runtime
 from entitle.server.service.access import TokenFile
 from entitle.server.service.alertlog import KIND_VALUES
@@ -68,22 +69,6 @@ SECURITY_HEADERS = {
 }
 
 
-class PageCall:
-    """The Call a page's read sees: the server's per-call time cap, never cancelled."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds or None
-
-    def time_remaining(self) -> float | None:
-        return self.seconds
-
-    def is_active(self) -> bool:
-        return True
-
-    def add_callback(self, callback: Callable[[], None]) -> object:
-        return False
-
-
 class Dashboard:
     """One worker's dashboard: its pages over that worker's EntitlementCalls."""
 
@@ -96,7 +81,6 @@ class Dashboard:
         self.secure = secure
         self.board = ContractBoard(runtime.store)
         self.env = environment()
-        self.call = PageCall(runtime.config.max_call_seconds)
 
     def warm(self) -> None:
         """Build the contracts index aside (on start and after each reload), so no page waits
@@ -116,7 +100,12 @@ class Dashboard:
 
     # -- plumbing ---------------------------------------------------------------------------
     def rpc(self, name: str, request):
-        return self.calls.handle(name, request, self.call)
+        """One call of the service for this page, under the server's per-call time cap."""
+        call = HttpCall(cap_seconds=self.runtime.config.max_call_seconds)
+        try:
+            return self.calls.handle(name, request, call)
+        finally:
+            call.end()
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[Snapshot]:
@@ -329,7 +318,7 @@ class Dashboard:
         """The alerts page's live feed: the HTTP face's SSE stream, behind the session."""
         if session.role_of(self.tokens, request) is None:
             return Response("log in first", status_code=401)
-        call = sse.SseCall()
+        call = HttpCall()
         try:
             cursor, alert_filter = sse.parse_request(request)
             body = await sse.alert_event_stream(
@@ -399,7 +388,7 @@ class Dashboard:
                                 status_code=303)
 
 
-async def _ended(body: AsyncIterator[bytes], call: sse.SseCall) -> AsyncIterator[bytes]:
+async def _ended(body: AsyncIterator[bytes], call: HttpCall) -> AsyncIterator[bytes]:
     """The stream's bytes; once the browser goes, its call ends (the stream thread wakes)."""
     try:
         async for chunk in body:
