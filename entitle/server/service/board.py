@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from entitle.engine.model import Contract, Plan, Policy
 from entitle.engine.periods import Period, lifecycle, period_at, period_key, periods_between
+from entitle.engine.usage import StaticUsage
 from entitle.server.service.contracts import contract_status
 from entitle.server.store import Admission
 from entitle.v1 import entitle_pb2 as pb
@@ -181,9 +182,9 @@ class _Index:
 class ContractBoard:
     """The contracts page of one worker (thread-safe; indexes rebuilt on a new revision)."""
 
-    def __init__(self, store, *, usage_seconds: float = RANK_USAGE_SECONDS):
+    def __init__(self, store, *, usage_seconds: float | None = None):
         self.store = store
-        self.usage_seconds = usage_seconds
+        self.usage_seconds = RANK_USAGE_SECONDS if usage_seconds is None else usage_seconds
         self._lock = threading.Lock()
         self._index: _Index | None = None
         self._usage: dict[tuple[str, str], float] | None = None
@@ -224,6 +225,8 @@ class ContractBoard:
         """Build the index of `policy` now (a worker does it on start and after a reload)."""
         with self._lock:
             self._index_at(policy, at)
+        if self._usage is None:
+            self._read_usage()  # the % used order's first snapshot, before anyone asks
 
     # -- the contracts page -----------------------------------------------------------------
     def page(self, policy: Policy, query: BoardQuery, at: datetime) -> BoardPage:
@@ -240,14 +243,18 @@ class ContractBoard:
             pages = max(1, math.ceil(len(order) / PAGE_SIZE))
             first = (min(query.page, pages) - 1) * PAGE_SIZE
             chosen = [index.entries[i] for i in order[first:first + PAGE_SIZE]]
-        rows = tuple(
-            BoardRow(contract_status(policy, self.store, e.contract, at), e.state)
-            for e in chosen
-        )
+        usage = self._page_usage(chosen)
+        rows = tuple(BoardRow(contract_status(policy, usage, e.contract, at), e.state)
+                     for e in chosen)
         return BoardPage(
             rows=rows, total=len(order), page=min(query.page, pages), pages=pages, as_of=at,
             revision=policy.revision, plans=tuple(sorted(policy.plans)), counts=counts,
         )
+
+    def _page_usage(self, chosen: list[_Entry]) -> StaticUsage:
+        """The usage of a page's rows, read now in one statement (one round trip)."""
+        keys = [(e.contract.id, e.key) for e in chosen if e.key is not None]
+        return StaticUsage(by_period=dict(zip(keys, self.store.used_many(keys), strict=True)))
 
     def _ordered(self, index: _Index, query: BoardQuery, usage: dict, usage_gen: int):
         """Entry positions matching the filters, in the query's order (cached per query)."""
