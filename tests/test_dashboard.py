@@ -17,6 +17,7 @@ from entitle.engine.bundle import compile_or_raise
 from entitle.engine.usage import StaticUsage
 from entitle.server.service import board
 from entitle.server.service.board import BoardQuery, BoardQueryError, ContractBoard, board_state
+from entitle.server.service.wire import timestamp
 from entitle.v1 import entitle_pb2 as pb
 
 HOSTILE = "<script>window.__xss=1</script>"
@@ -308,3 +309,46 @@ def test_ranking_by_percent_used_puts_unlimited_and_idle_contracts_last(policy):
     assert ranked.index(unlimited[0]) > ranked.index("fabrikam-pack")
     with pytest.raises(BoardQueryError, match="sort"):
         board.page(policy, BoardQuery(sort="random"), NOW)
+
+
+# -- SLA clocks -------------------------------------------------------------------------------
+def record(served, ticket_id: str, *events: pb.TicketEvent) -> None:
+    served.worker.stub.RecordTicketEvents(
+        pb.RecordTicketEventsRequest(ticket_id=ticket_id, events=events),
+        metadata=[("authorization", f"Bearer {CHECKER}")], timeout=10,
+    )
+
+
+def test_the_sla_page_lists_running_breached_and_paused_clocks(served):
+    def at(minutes_before: float):
+        return timestamp(NOW - timedelta(minutes=minutes_before))
+
+    def admitted(ticket_id: str, customer: str, product: str, created, priority="high"):
+        msg = ticket(ticket_id, customer, product, priority)
+        msg.created_at.CopyFrom(created)
+        return served.worker.stub.CheckCoverage(
+            pb.CheckCoverageRequest(ticket=msg, consume=True),
+            metadata=[("authorization", f"Bearer {CHECKER}")], timeout=10)
+
+    assert admitted("RUN-1", "umbrella", "analytics", at(1)).admitted  # just created
+    # low: resolution within 14 calendar days, so created 14 days and an hour ago it breached
+    # today, an hour before NOW (the business clocks of this desk have not started today)
+    assert admitted("LATE-1", "initrode", "mail", at(14 * 1440 + 60), "low").admitted
+    assert admitted("WAIT-1", "globex", "sync", at(5)).admitted  # premium: pauses on pending
+    record(served, "WAIT-1", pb.TicketEvent(id="e1", type="status_changed", at=at(4),
+                                            status="pending"))
+    c = client(served)
+    page = c.get("/sla")
+    assert page.status_code == 200, page.text
+    at_risk = page.text.split('id="at-risk"')[1].split('id="breached-today"')[0]
+    assert at_risk.index("LATE-1") < at_risk.index("RUN-1")  # overdue first, then least left
+    paused = page.text.split('id="paused"')[1]
+    assert "WAIT-1" in paused and "RUN-1" not in paused
+    wait_for(lambda: "LATE-1" in c.get("/sla").text.split('id="breached-today"')[1]
+             .split('id="paused"')[0], timeout=15, interval=0.3)  # the breach alert, today
+
+    one = c.get("/sla", params={"ticket": "WAIT-1"})
+    assert one.status_code == 200 and '<svg class="timeline"' in one.text
+    assert "status changed</strong> → pending" in one.text and "paused" in one.text
+    missing = c.get("/sla", params={"ticket": "NOPE"})
+    assert missing.status_code == 404 and "no admitted ticket" in missing.text

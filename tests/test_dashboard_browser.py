@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -21,6 +22,7 @@ import pytest
 from dashboard_harness import CHECKER, VIEWER, served_dashboard
 from test_server_harness import NOW, REPO, ticket
 
+from entitle.server.service.wire import timestamp
 from entitle.v1 import entitle_pb2 as pb
 
 CHROMIUM = shutil.which("chromium")
@@ -261,3 +263,27 @@ def test_the_contracts_page_reads_on_a_phone(page, served):
     assert width <= 390 + 1  # no sideways scrolling: rows become cards
     assert page.locator("td[data-label='Quota']").first.is_visible()
     shoot(page, "contracts-phone")
+
+
+def test_the_sla_page_shows_live_clocks_and_a_tickets_timeline(page, served):
+    md = [("authorization", f"Bearer {CHECKER}")]
+    msg = ticket("PREM-7", "globex", "sync", "medium",
+                 created_at=NOW - timedelta(hours=2))  # premium: pauses while pending
+    served.worker.stub.CheckCoverage(pb.CheckCoverageRequest(ticket=msg, consume=True),
+                                     metadata=md, timeout=10)
+    served.worker.stub.RecordTicketEvents(pb.RecordTicketEventsRequest(
+        ticket_id="PREM-7", events=[
+            pb.TicketEvent(id="r1", type="agent_reply", at=timestamp(NOW - timedelta(hours=1))),
+            pb.TicketEvent(id="s1", type="status_changed", status="pending",
+                           at=timestamp(NOW - timedelta(minutes=30))),
+        ]), metadata=md, timeout=10)
+    log_in(page, served, target="/sla")
+    assert page.locator("#paused", has_text="PREM-7").count() == 1
+    shoot(page, "sla")
+    page.locator("#paused").get_by_role("link", name="PREM-7").click()
+    page.wait_for_url("**/sla?ticket=PREM-7")
+    clocks = page.locator("#clocks").inner_text()
+    assert "first_response" in clocks and "met" in clocks and "paused" in clocks
+    assert page.locator("svg.timeline .lane").count() >= 2
+    assert "status changed" in page.locator("#events").inner_text()
+    shoot(page, "sla-ticket")

@@ -22,7 +22,9 @@ from entitle.engine.model import Contract, Plan, Policy
 from entitle.engine.periods import Period, lifecycle, period_at, period_key, periods_between
 from entitle.engine.usage import StaticUsage
 from entitle.server.service.contracts import contract_status
+from entitle.server.service.ticketsla import ticket_sla
 from entitle.server.store import Admission
+from entitle.server.store.clocks import StoredEvent
 from entitle.v1 import entitle_pb2 as pb
 
 STATES = ("planned", "active", "expiring", "expired", "suspended")
@@ -316,3 +318,47 @@ def _percent(e: _Entry, plans, usage: dict) -> float:
         return -1.0
     used = usage.get((e.contract.id, e.key), 0.0)
     return 100.0 * used / limit if limit else 100.0
+
+
+# -- SLA clocks of live tickets ------------------------------------------------------------------
+SLA_LISTED = 200  # tickets read for each list of the SLA page
+
+
+@dataclass(frozen=True)
+class SlaOverview:
+    at_risk: tuple[pb.TicketSla, ...]  # a clock running (breached ones too): least left first
+    paused: tuple[pb.TicketSla, ...]  # a clock paused now
+    breached_today: tuple[pb.Alert, ...]  # SLA_BREACHED alerts that occurred since 00:00 UTC
+
+
+RUNNING = (pb.CLOCK_STATE_RUNNING, pb.CLOCK_STATE_BREACHED)
+
+
+def _least_left(sla: pb.TicketSla) -> float:
+    """Minutes left on the ticket's running clock nearest its due time (negative: overdue)."""
+    left = [c.remaining_minutes if c.state == pb.CLOCK_STATE_RUNNING else -c.elapsed_minutes
+            for c in sla.clocks if c.state in RUNNING and not c.paused]
+    return min(left) if left else math.inf
+
+
+def sla_overview(sla_clocks, store, alerts: list[pb.Alert], at: datetime) -> SlaOverview:
+    """The SLA page's lists, from the SLA_LISTED tickets whose next alert comes soonest and the
+    SLA_LISTED quiet ones changed last (bounded reads, both on an index)."""
+    def seen(rows) -> list[pb.TicketSla]:
+        return [ticket_sla(sla_clocks.evaluate(clock, events, at), event_count=len(events),
+                           next_alert_at=clock.next_alert_at, at=at) for clock, events in rows]
+
+    active = seen(store.clocks_page(quiet=False, limit=SLA_LISTED))
+    quiet = seen(store.clocks_page(quiet=True, limit=SLA_LISTED))
+    at_risk = sorted((s for s in active if _least_left(s) != math.inf), key=_least_left)
+    paused = [s for s in active + quiet
+              if any(c.state == pb.CLOCK_STATE_PAUSED or c.paused for c in s.clocks)]
+    midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = tuple(a for a in alerts if a.occurred_at.ToDatetime(tzinfo=at.tzinfo) >= midnight)
+    return SlaOverview(tuple(at_risk), tuple(paused), today)
+
+
+def ticket_events(store, ticket_id: str) -> list[StoredEvent]:
+    """A live ticket's recorded events in delivery order (its SLA timeline); [] without any."""
+    found = store.ticket_clock(ticket_id)
+    return [] if found is None else sorted(found[1], key=lambda e: e.at)

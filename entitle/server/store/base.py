@@ -185,6 +185,9 @@ class Store(Protocol):
     def due_clocks(self, now: datetime, limit: int
                    ) -> list[tuple[StoredClock, list[StoredEvent]]]: ...
 
+    def clocks_page(self, *, quiet: bool, limit: int
+                    ) -> list[tuple[StoredClock, list[StoredEvent]]]: ...
+
     def record_ticket_events(
         self, ticket_id: str, events: Sequence[StoredEvent], *, max_events: int,
         now: datetime, assess: Assess,

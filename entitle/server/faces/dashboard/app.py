@@ -24,7 +24,7 @@ from entitle.engine.model import PRIORITIES
 from entitle.engine.snapshot import Snapshot
 from entitle.engine.ticket import TicketError, parse_instant
 from entitle.server.faces.dashboard import session
-from entitle.server.faces.dashboard.chart import usage_chart
+from entitle.server.faces.dashboard.chart import sla_timeline, usage_chart
 from entitle.server.faces.dashboard.render import environment, source
 from entitle.server.faces.http import sse, threads
 from entitle.server.faces.http.call import HttpCall
@@ -32,12 +32,15 @@ from entitle.server.runtime import Runtime
 from entitle.server.service.access import TokenFile
 from entitle.server.service.alertlog import KIND_VALUES
 from entitle.server.service.board import (
+    SLA_LISTED,
     STATES,
     BoardQuery,
     BoardQueryError,
     ContractBoard,
     board_state,
     expiring_days,
+    sla_overview,
+    ticket_events,
 )
 from entitle.server.service.calls import EntitlementCalls
 from entitle.server.service.failures import Code, Failure, classify, invalid
@@ -125,7 +128,8 @@ class Dashboard:
         base = request.scope.get("root_path", "")
         html = self.env.get_template(template).render(
             base=base, request_path=request.url.path, auth=self.tokens is not None,
-            now=self.runtime.clock.now(), source=self.source, **context,
+            now=self.runtime.clock.now(), source=self.source,
+            sla_enabled=getattr(self.runtime, "sla_clocks", None) is not None, **context,
         )
         return HTMLResponse(html, status_code=http_status, headers=SECURITY_HEADERS)
 
@@ -329,6 +333,25 @@ class Dashboard:
         return StreamingResponse(_ended(body, call), media_type="text/event-stream",
                                  headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
+    def sla(self, request: Request, form: dict) -> Response:
+        """Live tickets' SLA clocks: the lists, or one ticket's clocks and timeline."""
+        sla_clocks = getattr(self.runtime, "sla_clocks", None)
+        if sla_clocks is None:
+            raise Failure(Code.UNIMPLEMENTED, "SLA clocks are not available on this server")
+        now = self.runtime.clock.now()
+        ticket_id = request.query_params.get("ticket", "").strip()
+        if ticket_id:
+            found = self.rpc("GetTicketSla", pb.GetTicketSlaRequest(
+                ticket_id=ticket_id, at=timestamp(now))).sla
+            events = ticket_events(self.runtime.store, ticket_id)
+            return self.render(request, "sla_ticket.html", title=f"SLA clocks of {ticket_id}",
+                               sla=found, events=events, timeline=sla_timeline(found, events))
+        breaches = self.calls.recent_alerts(
+            pb.AlertFilter(kinds=[KIND_VALUES["SLA_BREACHED"]]), 0, SLA_LISTED)
+        overview = sla_overview(sla_clocks, self.runtime.store, breaches, now)
+        return self.render(request, "sla.html", title="SLA clocks", overview=overview,
+                           listed=SLA_LISTED)
+
     def policy(self, request: Request, form: dict) -> Response:
         info = self.rpc("ServerInfo", pb.ServerInfoRequest())
         errors = [line for line in info.last_reload_error.splitlines() if line.strip()]
@@ -440,6 +463,7 @@ def build_dashboard(
         Route("/renewals.csv", d.page(d.renewals_csv)),
         Route("/alerts", d.page(d.alerts)),
         Route("/alerts/stream", d.alert_stream),
+        Route("/sla", d.page(d.sla)),
         Route("/policy", d.page(d.policy)),
         Route("/whatif", d.page(d.whatif, post=True), methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -63,6 +63,11 @@ def alert_kind(value: int) -> str:
     return pb.AlertKind.Name(value).removeprefix("ALERT_KIND_").lower().replace("_", " ")
 
 
+def clock_state(value: int) -> str:
+    """`met late` for CLOCK_STATE_MET_LATE."""
+    return pb.ClockState.Name(value).removeprefix("CLOCK_STATE_").lower().replace("_", " ")
+
+
 def reason(value: int) -> str:
     """`QUOTA_EXHAUSTED` for COVERAGE_REASON_QUOTA_EXHAUSTED."""
     return pb.CoverageReason.Name(value).removeprefix("COVERAGE_REASON_")
@@ -83,6 +88,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(when=when, number=number, alert_kind=alert_kind, reason=reason,
+                       clock_state=clock_state,
                        minutes=format_minutes)
     env.globals.update(sla_rows=sla_rows)
     return env
