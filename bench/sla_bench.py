@@ -35,6 +35,9 @@ import grpc
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from grpc_bench import server_cpu  # noqa: E402
 
 from entitle.engine.clocks import History, evaluate  # noqa: E402
 from entitle.server.clock import FixedClock  # noqa: E402
@@ -140,17 +143,21 @@ class Load:
         return pb.RecordTicketEventsRequest(ticket_id=f"{self.prefix}{ticket}", events=[new])
 
 
-def timed_blocks(read, write, load: Load, blocks: int, block: int) -> tuple[float, float]:
-    """µs per call of each kind: blocks alternating which kind goes first; medians."""
-    r_times, w_times = [], []
+def timed_blocks(read, write, blocks: int, block: int, cpu=time.process_time) -> dict:
+    """µs per call of each kind, wall and CPU (`cpu()`: entitle's CPU seconds so far), over
+    blocks alternating which kind goes first; medians of the blocks."""
+    out = {"read": ([], []), "write": ([], [])}
     for b in range(blocks):
-        order = ((read, r_times), (write, w_times))
-        for fn, out in order if b % 2 == 0 else reversed(order):
-            t = time.perf_counter()
+        order = (("read", read), ("write", write))
+        for name, fn in order if b % 2 == 0 else reversed(order):
+            t, c = time.perf_counter(), cpu()
             for _ in range(block):
                 fn()
-            out.append((time.perf_counter() - t) / block * 1e6)
-    return statistics.median(r_times), statistics.median(w_times)
+            out[name][0].append((time.perf_counter() - t) / block * 1e6)
+            out[name][1].append((cpu() - c) / block * 1e6)
+    return {f"{name}_{kind}": statistics.median(values)
+            for name, (wall, cpu_us) in out.items()
+            for kind, values in (("us", wall), ("cpu_us", cpu_us))}
 
 
 def bench_calls(url: str, bundle: Path, blocks: int, block: int, per_ticket: int) -> dict:
@@ -166,16 +173,16 @@ def bench_calls(url: str, bundle: Path, blocks: int, block: int, per_ticket: int
                                  call)
         for _ in range(block):  # warm-up
             calls.check_coverage(load.read, call)
-        read = lambda: calls.check_coverage(load.read, call)  # noqa: E731
-        write = lambda: calls.record_ticket_events(load.next_event(), call)  # noqa: E731
-        r, w = timed_blocks(read, write, load, blocks, block)
-        # The storage's own floor for a durable write: one upsert and its commit.
         count = iter(range(10**9))
-        floor, _ = timed_blocks(lambda: runtime.store.set_meta("bench", str(next(count))),
-                                lambda: None, load, blocks, block)
+        got = timed_blocks(lambda: calls.check_coverage(load.read, call),
+                           lambda: calls.record_ticket_events(load.next_event(), call),
+                           blocks, block)
+        # The storage's own floor for a durable write: one upsert and its commit.
+        floor = timed_blocks(lambda: runtime.store.set_meta("bench", str(next(count))),
+                             lambda: None, blocks, block)
     finally:
         runtime.close()
-    return {"check_us": r, "record_us": w, "ratio": w / r, "commit_us": floor}
+    return {**got, "commit_us": floor["read_us"]}
 
 
 def bench_grpc(url: str, bundle: Path, blocks: int, block: int, per_ticket: int,
@@ -217,19 +224,16 @@ def bench_grpc(url: str, bundle: Path, blocks: int, block: int, per_ticket: int,
         for _ in range(block):
             stub.CheckCoverage(load.read, timeout=10)
             stub.Ping(pb.PingRequest(), timeout=10)
-        ping = []
-        for _ in range(blocks):
-            t = time.perf_counter()
-            for _ in range(block):
-                stub.Ping(pb.PingRequest(), timeout=10)
-            ping.append((time.perf_counter() - t) / block * 1e6)
-        r, w = timed_blocks(lambda: stub.CheckCoverage(load.read, timeout=10), write, load,
-                            blocks, block)
+        cpu = lambda: server_cpu(proc)  # noqa: E731
+        ping = timed_blocks(lambda: stub.Ping(pb.PingRequest(), timeout=10), lambda: None,
+                            blocks, block, cpu)
+        got = timed_blocks(lambda: stub.CheckCoverage(load.read, timeout=10), write,
+                           blocks, block, cpu)
         channel.close()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return {"ping_us": statistics.median(ping), "check_us": r, "record_us": w, "ratio": w / r}
+    return {**got, "ping_us": ping["read_us"], "ping_cpu_us": ping["read_cpu_us"]}
 
 
 # --- the sweep ----------------------------------------------------------------------------
@@ -339,16 +343,20 @@ def main() -> int:
     try:
         open_store(url).close()
         if not args.skip_calls:
-            got = bench_calls(url, bundle, args.blocks, args.block, args.events_per_ticket)
-            print(f"{name} in process: CheckCoverage read {got['check_us']:.0f} µs, "
-                  f"RecordTicketEvents {got['record_us']:.0f} µs, ratio {got['ratio']:.2f}; "
-                  f"the store's bare durable write (one upsert + commit) "
-                  f"{got['commit_us']:.0f} µs")
-            got = bench_grpc(url, bundle, args.blocks, args.block, args.events_per_ticket,
-                             tmp / "server.log")
-            print(f"{name} over gRPC: Ping {got['ping_us']:.0f} µs, CheckCoverage read "
-                  f"{got['check_us']:.0f} µs, RecordTicketEvents {got['record_us']:.0f} µs, "
-                  f"ratio {got['ratio']:.2f}")
+            for where, got in (
+                ("in process", bench_calls(url, bundle, args.blocks, args.block,
+                                           args.events_per_ticket)),
+                ("over gRPC", bench_grpc(url, bundle, args.blocks, args.block,
+                                         args.events_per_ticket, tmp / "server.log")),
+            ):
+                extra = (f"; the store's bare durable write (one upsert + commit) "
+                         f"{got['commit_us']:.0f} µs" if "commit_us" in got else
+                         f"; Ping {got['ping_us']:.0f} µs (cpu {got['ping_cpu_us']:.0f})")
+                print(f"{name} {where}: CheckCoverage read {got['read_us']:.0f} µs (cpu "
+                      f"{got['read_cpu_us']:.0f}), RecordTicketEvents {got['write_us']:.0f} µs "
+                      f"(cpu {got['write_cpu_us']:.0f}); ratio wall "
+                      f"{got['write_us'] / got['read_us']:.2f}, cpu "
+                      f"{got['write_cpu_us'] / got['read_cpu_us']:.2f}{extra}")
         if not args.skip_sweep:
             got = bench_sweep(sweep_url, bundle, args.clocks, args.due)
             print(f"{name} sweep: {got['clocks']:,} open clocks, {got['due']} due; seeded in "

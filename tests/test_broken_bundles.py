@@ -81,3 +81,22 @@ def test_oversized_file_is_refused_without_reading_it(tmp_path, capsys):
     [error] = report["errors"]
     assert error["path"].endswith("huge.yaml") and error["line"] == 1
     assert f"policy files are limited to {MAX_FILE_BYTES} bytes" in error["message"]
+
+
+@pytest.mark.parametrize(("case", "where"), [
+    ("unclosed-quote", "plan.yaml:2:5"),  # where the quote opens, not where reading stopped
+    ("colon-in-plain-value", "calendar.yaml:3:14"),
+    ("standard-tag", "contract.yaml:3:11"),
+    ("business-clock-without-calendar", "sla.yaml:3:8"),
+    ("timezone-abbreviation", "calendar.yaml:3:11"),
+    ("kind-in-other-case", "sla.yaml:1:7"),
+    ("misspelt-field-by-prefix", "plan.yaml:6:1"),
+    ("unknown-field", "plan.yaml:5:1"),
+])
+def test_one_mistake_is_one_error_at_its_line_and_column(case, where, tmp_path, capsys):
+    root = bundle_of(case, tmp_path)
+    assert main(["validate", str(root)]) == 1
+    lines = capsys.readouterr().out.strip().replace(f"{root}/", "").splitlines()
+    [(_, _, first)] = expected(case, root)[:1]
+    assert lines[0] == f"{where}: {first}"
+    assert len(lines) == len(expected(case, root))

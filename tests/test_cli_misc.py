@@ -93,3 +93,9 @@ def test_the_operations_guide_documents_every_serve_flag_and_environment_variabl
     names |= set(re.findall(r'environ(?:\.get\(|\[)"([A-Z_]+)"', code))
     assert names >= {"ENTITLE_FAKE_NOW", "ENTITLE_TOKEN"}
     assert {n for n in names if f"| `{n}" not in guide} == set()
+
+
+def test_help_says_what_entitle_does():
+    out = " ".join(entitle("--help").stdout.split())
+    assert "Support entitlements as code" in out and "over gRPC" in out
+    assert "module" not in out

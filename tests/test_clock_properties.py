@@ -22,7 +22,7 @@ from entitle.engine.calendars import (
     merge_pauses,
     next_opening,
 )
-from entitle.engine.clocks import ClockTerms, History, evaluate
+from entitle.engine.clocks import ClockTerms, History, _fresh, _replayed, evaluate
 from entitle.engine.model import TargetSpec, frozen_map
 from entitle.engine.ticket import EVENT_TYPES, TicketEvent
 
@@ -165,3 +165,15 @@ def test_a_breach_never_reverses_and_elapsed_never_shrinks(cal, start, data) -> 
             assert d.breached_at == c.breached_at
         if c.priority == d.priority:
             assert d.elapsed_minutes >= c.elapsed_minutes - 1e-6
+
+
+@PROFILE
+@given(maybe_calendars, instants, st.sampled_from(["low", "medium", "high", "urgent"]),
+       st.integers(-1440, 20000))
+def test_a_ticket_without_history_gets_the_clocks_of_the_full_replay(cal, start, priority,
+                                                                      offset) -> None:
+    """The short cut for decisions at creation gives exactly what the replay gives."""
+    terms = _terms(cal)
+    history = History(start, priority)
+    now = start + timedelta(minutes=offset)
+    assert _fresh(terms, history, now) == _replayed(terms, history, now)

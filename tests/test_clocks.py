@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from entitle.engine.clocks import ClockTerms, History, clock_terms, evaluate
 from entitle.engine.decide import Due, instant_json, target_json
 from entitle.engine.expect import mismatches
 from entitle.engine.snapshot import Snapshot
-from entitle.engine.ticket import parse_instant, ticket_from_json
+from entitle.engine.ticket import MAX_EVENTS, TicketEvent, parse_instant, ticket_from_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "clocks"
 BASE_TICKET = {"ticket_id": "T-1", "customer_id": "acme", "product": "crm"}
@@ -103,3 +104,25 @@ def test_crossings_are_those_up_to_now_and_the_next_one_comes_after(snapshot, do
     new = set(later.crossings) - set(report.crossings)
     assert new and all(c.at == report.next_crossing_at for c in new)
     assert set(report.crossings) <= set(later.crossings)
+
+
+def test_a_ticket_at_the_history_limit_replays_every_cycle(snapshot):
+    """MAX_EVENTS events: 2,500 reply/pending/customer/open rounds, each a met cycle."""
+    start = parse_instant("created_at", "2026-03-09T08:00:00Z")
+    events = []
+    for i in range(MAX_EVENTS // 4):
+        at = start + timedelta(minutes=20 * i)
+        later = at + timedelta(minutes=10)
+        events += [TicketEvent(f"a{i}", "agent_reply", at),
+                   TicketEvent(f"s{i}", "status_changed", at, status="pending"),
+                   TicketEvent(f"c{i}", "customer_message", later),
+                   TicketEvent(f"o{i}", "status_changed", later, status="open")]
+    ticket = ticket_from_json({**BASE_TICKET, "priority": "high",
+                               "created_at": "2026-03-09T08:00:00Z"})
+    terms = clock_terms(snapshot, "desk", ticket)
+    now = start + timedelta(minutes=20 * (MAX_EVENTS // 4) + 5)
+    cycles = [c for c in evaluate(terms, History(start, "high", tuple(events)), now).clocks
+              if c.metric == "next_response"]
+    assert [c.cycle for c in cycles] == list(range(1, MAX_EVENTS // 4 + 1))
+    assert {c.state for c in cycles[:-1]} == {"met"}
+    assert cycles[-1].state in ("running", "paused", "breached")

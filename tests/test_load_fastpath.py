@@ -18,7 +18,8 @@ from entitle.engine import load as load_module
 from entitle.engine.bundle import load_policy, revision_of
 from entitle.engine.load import _FLOAT, fast_documents, load_file, load_text
 from entitle.engine.model import Source
-from entitle.engine.validate import KINDS, schema_validator
+from entitle.engine.schema_errors import schema_validator
+from entitle.engine.validate import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 def _is_utf8(path: Path) -> bool:

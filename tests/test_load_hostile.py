@@ -185,7 +185,7 @@ def test_after_a_syntax_error_reading_goes_on_at_the_next_document() -> None:
     text = ("kind: A\n---\nkind: B\nx: [1, 2\n---\nkind: C\n---\nkind: D\ny: a: b\n---\n"
             "kind: E\nz: \"open\n---\nkind: F\n")
     assert _kinds(text) == ["A", "C", "F"]
-    assert [(line, col) for line, col, _ in _diags(text)] == [(5, 1), (9, 5), (13, 1)]
+    assert [(line, col) for line, col, _ in _diags(text)] == [(5, 1), (9, 5), (12, 4)]
 
 
 def test_a_syntax_error_after_another_problem_of_the_document_is_reported_too() -> None:
@@ -229,3 +229,43 @@ def test_hidden_files_and_directories_are_not_policy(tmp_path: Path) -> None:
     (hidden_root / "plan.yaml").parent.mkdir()
     (hidden_root / "plan.yaml").write_text("kind: Plan\n")
     assert policy_files(hidden_root) == [hidden_root / "plan.yaml"]  # only below the root
+
+
+# --- syntax errors said at their cause ------------------------------------------------------
+
+CAUSES = {  # text -> (line, col, message) of its one error, the same on both load paths
+    'kind: Plan\nid: "gold\nunit: incidents\nlimit: 5\n':
+        (2, 5, 'YAML syntax error: this quoted string is never closed; add the closing " '
+               "where the value ends"),
+    "kind: Plan\nproducts: [mail, 'web]\nid: a\n---\nkind: Sla\nid: s\n":
+        (2, 18, "YAML syntax error: this quoted string is never closed; add the closing ' "
+                "where the value ends"),
+    "kind: Calendar\nid: desk\nname: Support: Paris desk  # the desk\n":
+        (3, 14, "YAML syntax error: a colon followed by a space cannot be inside a plain value "
+                '(it would start a mapping); quote the value: name: "Support: Paris desk"'),
+    "kind: Sla\nrules:\n  - name: VIP: gold\n":
+        (3, 14, "YAML syntax error: a colon followed by a space cannot be inside a plain value "
+                '(it would start a mapping); quote the value: - name: "VIP: gold"'),
+    "kind: Contract\ncustomer: !!str 12345\n":
+        (2, 11, "tag '!!str' is not allowed: policy files hold plain data only; remove it, and "
+                'quote the value ("12345") for text'),
+    "kind: Contract\ncustomer: ! 12345\n":
+        (2, 11, "tag '!' is not allowed: policy files hold plain data only; remove it, and "
+                'quote the value ("12345") for text'),
+    "kind: Contract\nproducts: !!seq [mail]\n":
+        (2, 11, "tag '!!seq' is not allowed: policy files hold plain data only; remove it"),
+    "kind: Sla\nx: &a {b: 1}\ny:\n  !!merge <<: *a\n":
+        (4, 3, "tag '!!merge' is not allowed: policy files hold plain data only; remove it"),
+}
+
+
+@pytest.mark.parametrize("text", CAUSES)
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "reference path"])
+def test_a_syntax_error_is_said_once_where_it_is_caused(text: str, fast: bool) -> None:
+    diags = [(d.line, d.col, d.message) for d in load_text(text, "x.yaml", fast=fast)[1]]
+    assert diags == [CAUSES[text]]
+
+
+def test_an_indentation_error_is_not_called_a_colon_in_a_value() -> None:
+    [(line, col, message)] = _diags("kind: Plan\nid: a\n  unit: x\n")
+    assert (line, col) == (3, 7) and "quote" not in message

@@ -12,7 +12,8 @@ import pytest
 
 from entitle.engine.durations import DURATION_PATTERN
 from entitle.engine.load import load_file, load_text, policy_files
-from entitle.engine.validate import KINDS, schema_validator, validate
+from entitle.engine.schema_errors import schema_validator
+from entitle.engine.validate import KINDS, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"

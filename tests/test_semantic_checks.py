@@ -1,4 +1,4 @@
-"""Semantic checks of validate.py: overlapping contracts, shadowed SLA rules, `d`/`w` in
+"""Semantic checks (engine/checks): overlapping contracts, shadowed SLA rules, `d`/`w` in
 business time, alert thresholds. Each case is a YAML file next to a small base bundle."""
 
 from __future__ import annotations
@@ -11,17 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from entitle.engine.checks.contract import ContractSpan, contract_overlaps
+from entitle.engine.checks.plan import alert_thresholds
+from entitle.engine.hints import Closest, did_you_mean, zone_suggestion
 from entitle.engine.load import load_text
-from entitle.engine.validate import (
-    Closest,
-    ContractSpan,
-    _alert_thresholds,
-    contract_overlaps,
-    did_you_mean,
-    validate,
-    validate_suite,
-    zone_suggestion,
-)
+from entitle.engine.validate import validate, validate_suite
 
 BASE = """\
 kind: Calendar
@@ -293,7 +287,7 @@ def test_alert_thresholds_are_reported_once_at_the_item(alerts, where, fragment)
     assert fragment in found[0].message
     # The backstop alone (documents the schema no longer checks would reach it):
     (doc,), _ = load_text(text, "case.yaml")
-    backstop = _alert_thresholds(doc)
+    backstop = alert_thresholds(doc)
     assert [(d.line, d.col) for d in backstop] == [where]
 
 
@@ -301,7 +295,7 @@ def test_backstop_messages():
     text = ("kind: Plan\nid: p2\ntype: unlimited\nunit: incidents\nsla: std\n"
             "alerts: {usage_percent: [80, 80, 101], days_before_expiry: [0.5, 7]}\n")
     (doc,), _ = load_text(text, "plans.yaml")
-    assert [str(d) for d in _alert_thresholds(doc)] == [
+    assert [str(d) for d in alert_thresholds(doc)] == [
         "plans.yaml:6:30: duplicate 80 in alerts.usage_percent; list each value once",
         "plans.yaml:6:34: alerts.usage_percent[2] must be a percentage from 1 to 100, got 101; "
         "change or remove it",

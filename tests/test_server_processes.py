@@ -187,4 +187,39 @@ def test_serve_refuses_bad_options(bundle, tmp_path):
     out = serve_cli(*common, "--listen", "nowhere", "--store", store)
     assert out.returncode == 2 and "HOST:PORT" in out.stderr
     out = serve_cli(*common, "--store", "mysql://localhost/entitle", "--workers", "1")
-    assert out.returncode == 2 and "bad configuration" in out.stderr
+    assert out.returncode == 2 and "unsupported store 'mysql://localhost/entitle'" in out.stderr
+
+
+@pytest.mark.parametrize(("store", "why"), [
+    ("{tmp}/no-such-dir/entitle.db", "sqlite store '{tmp}/no-such-dir/entitle.db': directory "
+                                     "'{tmp}/no-such-dir' does not exist"),
+    ("sqlite:///{tmp}/no-such-dir/entitle.db", "sqlite store '{tmp}/no-such-dir/entitle.db': "
+                                               "directory '{tmp}/no-such-dir' does not exist"),
+    ("{tmp}", "sqlite store '{tmp}': "),  # a directory, not a file
+    ("mysql://localhost/entitle", "unsupported store 'mysql://localhost/entitle': use a file "
+                                  "path (SQLite), sqlite:///PATH"),
+    ("postgresql://entitle@127.0.0.1:1/entitle", "cannot connect to "
+                                                 "postgresql://entitle@127.0.0.1:1/entitle: "),
+])
+def test_a_bad_store_is_one_line_and_exit_2_before_serving(bundle, tmp_path, store, why):
+    store = store.format(tmp=tmp_path)
+    out = serve_cli("--policies", str(bundle), "--listen", "127.0.0.1:0", "--store", store)
+    assert out.returncode == 2
+    assert "serving" not in out.stdout + out.stderr and "worker" not in out.stderr
+    [line] = out.stderr.splitlines()
+    assert line.startswith(f"entitle serve: --store {store}: {why.format(tmp=tmp_path)}"), line
+
+
+@pytest.mark.parametrize("relative", [True, False], ids=["relative path", "absolute path"])
+def test_a_plain_path_is_a_sqlite_store_end_to_end(bundle, tmp_path, relative):
+    path = tmp_path / "entitle.db"
+    store = os.path.relpath(path, REPO) if relative else str(path)  # the server runs in REPO
+    with ServerProcess(bundle, store, tmp_path / "server.log", workers=1) as server:
+        channel, stub = stub_for(server.port)
+        with channel:
+            request = pb.CheckCoverageRequest(ticket=ticket("plain-1"), consume=True)
+            assert stub.CheckCoverage(request).admitted
+            assert stub.CheckCoverage(request).duplicate  # the same ticket: from the ledger
+        assert server.stop() == 0
+    assert path.is_file() and path.stat().st_size > 0
+    assert '"store": "sqlite:///' in (tmp_path / "server.log").read_text()

@@ -208,3 +208,15 @@ def test_no_call_fails_while_reloading_in_a_loop(bundle, sqlite_url):
                 t.join()
         assert not failures, failures[:5]
         assert len(revisions) == 2 and counts[0] > 12
+
+
+def test_a_dangling_link_added_to_the_bundle_is_refused_and_the_last_good_keeps_serving(
+        bundle, sqlite_url):
+    with in_process(bundle, sqlite_url, reload_interval=0.05) as srv:
+        good = info(srv.stub).policy_revision
+        (bundle / "extra.yaml").symlink_to("gone.yaml")  # the watcher sees it, too
+        refused = wait_for(lambda: info(srv.stub).last_reload_error)
+        assert "extra.yaml:1:1: dangling symlink: it points at gone.yaml" in refused
+        assert info(srv.stub).policy_revision == good
+        reply = srv.stub.CheckCoverage(pb.CheckCoverageRequest(ticket=ticket("T-1")))
+        assert reply.decision.covered and reply.decision.policy_revision == good

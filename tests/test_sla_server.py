@@ -3,6 +3,7 @@ GetTicketSla, SLA_WARNING / SLA_BREACHED alerts once each at their true instants
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import threading
@@ -11,7 +12,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from entitle.engine.model import PRIORITIES
+from entitle.engine.ticket import EVENT_TYPES
 from entitle.server.service.wire import timestamp
 from entitle.server.slaclocks import MAX_TICKET_EVENTS, SlaSweeper, sla_sweeper_of
 from entitle.v1 import entitle_pb2 as pb
@@ -304,6 +309,12 @@ def test_bad_requests_name_the_field(bundle, store_url):
             stub.GetTicketSla(pb.GetTicketSlaRequest(ticket_id="nope"), timeout=10)
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
         assert "'nope'" in err.value.details()
+        for at in (T0 - M, T0 + timedelta(days=3651), datetime(9999, 12, 31, tzinfo=UTC)):
+            with pytest.raises(grpc.RpcError) as err:
+                sla_of(stub, "T-bad", at=at)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert err.value.details().startswith("at: ")
+        assert sla_of(stub, "T-bad", at=T0 + timedelta(days=3000)).event_count == 0
         assert sla_of(stub, "T-bad").event_count == 0  # nothing of the refused calls stuck
 
 
@@ -341,6 +352,11 @@ def test_events_sent_with_the_admission_are_recorded(bundle, store_url):
             stub.CheckCoverage(pb.CheckCoverageRequest(ticket=msg, consume=True), timeout=10)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert err.value.details().startswith("ticket.pauses: ")
+        many = [event(f"m{i}", "customer_message", T0) for i in range(101)]
+        with pytest.raises(grpc.RpcError) as err:
+            admit(stub, "T-too-long", events=many)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.value.details().startswith("ticket.events: ")
 
 
 def test_a_reload_does_not_change_a_live_ticket_s_targets(bundle, store_url):
@@ -387,6 +403,48 @@ def test_cli_shows_a_ticket_s_clocks(bundle, store_url, capsys):
         with pytest.raises(SystemExit):
             main(["sla", "T-cli", "--at", "yesterday"])
         assert "--at" in capsys.readouterr().err
+
+
+EVENT = st.builds(
+    lambda kind, minute, status, priority: (kind, minute, status, priority),
+    st.sampled_from(EVENT_TYPES), st.integers(0, 600),
+    st.sampled_from(["pending", "open", "on_hold", "solved"]), st.sampled_from(PRIORITIES),
+)
+
+
+def test_any_delivery_order_chunking_and_retries_give_the_offline_replay(bundle, tmp_path):
+    """The server's clocks equal CheckCoverage's stateless replay of the same history,
+    however the events were delivered: shuffled, in chunks, some delivered again."""
+    late = T0 + 12 * 60 * M
+    with in_process(bundle, f"sqlite:///{tmp_path / 'prop.db'}", now=late,
+                    config=QUIET) as srv:
+        stub, numbers = srv.stub, itertools.count()
+
+        @settings(max_examples=25, deadline=None, database=None,
+                  suppress_health_check=[HealthCheck.too_slow])
+        @given(st.lists(EVENT, min_size=1, max_size=12), st.data())
+        def check(raw, data):
+            history = [event(f"e{i}", kind, T0 + minute * M,
+                             **({"status": status} if kind == "status_changed" else {}),
+                             **({"priority": prio} if kind == "priority_changed" else {}))
+                       for i, (kind, minute, status, prio) in enumerate(raw)]
+            tid = f"T-prop-{next(numbers)}"
+            admit(stub, tid)
+            deliveries = data.draw(st.permutations(history))
+            deliveries += data.draw(st.lists(st.sampled_from(history), max_size=4))
+            cut = sorted(data.draw(st.sets(st.integers(1, len(deliveries)), max_size=3)))
+            for a, b in zip([0, *cut], [*cut, len(deliveries)], strict=True):
+                if a < b:
+                    record(stub, tid, *deliveries[a:b])
+            live = sla_of(stub, tid)
+            msg = ticket(tid, customer_id="initech", product="live-chat", priority="medium",
+                         created_at=T0)
+            msg.events.extend(history)
+            offline = stub.CheckCoverage(pb.CheckCoverageRequest(ticket=msg), timeout=10)
+            latest = {c.metric: c for c in live.clocks}  # cycles ascending: the last wins
+            assert {t.metric: t for t in offline.decision.targets} == latest
+
+        check()
 
 
 # --- downtime and replicas ------------------------------------------------------------------

@@ -1,10 +1,17 @@
-"""The `entitle` command: one subcommand per module in this package."""
+"""The `entitle` command line (each subcommand is a module of this package)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+
+DESCRIPTION = (
+    "Support entitlements as code: declare support plans, SLAs, business calendars and "
+    "contracts as YAML policy files; validate and test them in CI; answer ticketing systems "
+    "over gRPC (is this ticket covered, by which contract and SLA, when is it due, how much "
+    "quota is left) with a usage ledger on SQLite or PostgreSQL and alerts."
+)
 
 # Each module exposes `add_parser(subparsers)` and `run(args) -> int`.
 COMMANDS = (
@@ -36,7 +43,7 @@ class _Version(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="entitle", description=__doc__)
+    parser = argparse.ArgumentParser(prog="entitle", description=DESCRIPTION)
     parser.add_argument(
         "--version", action=_Version, nargs=0,
         help="print the version, and the revision of ./policies when there is one",

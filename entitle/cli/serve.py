@@ -34,7 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policies", default="policies", help="bundle directory (default: policies)")
     p.add_argument(
         "--store", default=DEFAULT_STORE,
-        help=f"usage store URL: sqlite:///PATH or postgresql://... (default: {DEFAULT_STORE})",
+        help="usage store: a SQLite file path (entitle.db), sqlite:///PATH or "
+        f"postgresql://... (default: {DEFAULT_STORE})",
     )
     p.add_argument(
         "--listen", default=DEFAULT_LISTEN,
@@ -143,6 +144,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from entitle.server.logs import setup_logging
+    from entitle.server.store import store_url
     from entitle.server.supervisor import Supervisor, reserve_port
 
     problems = []
@@ -171,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     if args.decision_log:
         problems.extend(_decision_log_problems(args.decision_log))
     problems.extend(_security_problems(args))
+    if not problems:  # the slowest check (a bounded wait for PostgreSQL) last
+        problems.extend(_store_problems(args.store))
     if problems:
         for problem in problems:
             print(f"entitle serve: {problem}", file=sys.stderr)
@@ -199,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     )
     config = ServeConfig(
         policies=str(Path(args.policies).absolute()),
-        store_url=args.store,
+        store_url=store_url(args.store),
         listen=listen,
         http_listen=http_listen,
         workers=args.workers,
@@ -229,6 +233,18 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for reservation in reservations:
             reservation.close()
+
+
+def _store_problems(store: str) -> list[str]:
+    """The store checked before `serving` is logged: a bad one is one line and exit 2, not
+    workers refusing it one by one after the supervisor said it serves."""
+    from entitle.server.store import StoreError, check_store
+
+    try:
+        check_store(store)
+    except StoreError as exc:
+        return [f"--store {store}: {exc}"]
+    return []
 
 
 def _absolute(path: str) -> str:

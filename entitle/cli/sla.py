@@ -81,7 +81,7 @@ def format_sla(sla: pb.TicketSla) -> str:
     rule = f"rule {sla.sla_rule}" if sla.sla_rule else "default targets"
     lines = [
         f"ticket {sla.ticket_id}  customer {sla.customer_id}  contract {sla.contract_id}  "
-        f"SLA {sla.sla_id} ({rule}, revision {sla.policy_revision})  priority {sla.priority}",
+        f"SLA {sla.sla_id} ({rule}, revision {sla.policy_revision[:12]})  priority {sla.priority}",
         f"as of {_when(sla, 'as_of')}  events {sla.event_count}  "
         f"next alert {_when(sla, 'next_alert_at')}",
     ]

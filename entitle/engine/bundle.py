@@ -39,7 +39,7 @@ def load_documents(root: Path) -> tuple[list[Document], list[Diagnostic]]:
     if not root.is_dir():
         return [], [Diagnostic(display_path(root), 1, 1, "not a directory")]
     documents, diagnostics, files = load_bundle_files(root)
-    if not files:
+    if not files and not diagnostics:  # a broken entry is the cause: said once
         diagnostics.append(Diagnostic(display_path(root), 1, 1, "no *.yaml or *.yml policy files"))
     # A file that did not load may define what others refer to: those references are held back.
     unloaded = {d.path for d in diagnostics if d.severity == "error"}

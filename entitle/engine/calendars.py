@@ -26,8 +26,9 @@ resuming inside closed time resumes at the next opening. ``calendar=None`` is a 
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -216,37 +217,53 @@ def add_clock_time(calendar: Calendar | None, start: datetime, minutes: float,
     """The instant a clock started at `start` has run `minutes` (a due time), counting the
     calendar's working time (every minute when `calendar` is None) outside `pauses`;
     None when an open pause stops it first."""
-    at = to_utc(start, "start")
-    if not math.isfinite(minutes) or minutes < 0:
-        raise ValueError(f"business minutes must be a finite number >= 0, got {minutes!r}")
-    if minutes == 0:
-        return at
-    remaining = timedelta(minutes=minutes)
-    for begin, end in _running(calendar, at, pauses):
-        begin = max(begin, at)
-        available = end - begin
-        if remaining <= available:
-            return begin + remaining
-        remaining -= available
-    return None
+    return clock_progress(calendar, start, (minutes,), pauses)[0][0]
 
 
 def clock_minutes_between(calendar: Calendar | None, a: datetime, b: datetime,
                           pauses: Iterable[Pause] = ()) -> float:
     """Minutes a clock ran in [a, b): working time (every minute without a calendar) outside
     `pauses`."""
-    a, b = to_utc(a, "a"), to_utc(b, "b")
-    if b <= a:
-        return 0.0
     if calendar is not None and not _schedule(calendar).has_hours:
         return 0.0
-    last_day = None if calendar is None else b.astimezone(_schedule(calendar).zone).date() + _DAY
-    total = timedelta(0)
-    for begin, end in _running(calendar, a, pauses, last_day):
-        if begin >= b:
+    return clock_progress(calendar, a, (), pauses, until=b)[1]
+
+
+def clock_progress(calendar: Calendar | None, start: datetime, amounts: Sequence[float],
+                   pauses: Iterable[Pause] = (), *, until: datetime | None = None,
+                   ) -> tuple[list[datetime | None], float]:
+    """One walk of a clock started at `start`: the instant it has run each of `amounts`
+    (ascending; None when an open pause stops it first), and the minutes it ran by `until`
+    (0 without one). Its warning thresholds, due time and elapsed time at once."""
+    at = to_utc(start, "start")
+    for minutes in amounts:
+        if not math.isfinite(minutes) or minutes < 0:
+            raise ValueError(f"business minutes must be a finite number >= 0, got {minutes!r}")
+    if len(amounts) > 1 and any(b < a for a, b in itertools.pairwise(amounts)):
+        raise ValueError(f"amounts must be ascending, got {list(amounts)!r}")
+    out: list[datetime | None] = [at for m in amounts if m == 0]
+    pending = [timedelta(minutes=m) for m in amounts if m > 0]
+    stop = None if until is None else to_utc(until, "until")
+    ran_by_stop = timedelta(0) if stop is None or stop <= at else None
+    if not pending and ran_by_stop is not None:
+        return out, 0.0
+    last_day = None
+    if not pending and calendar is not None:  # only minutes by `stop`: a bounded walk
+        last_day = stop.astimezone(_schedule(calendar).zone).date() + _DAY
+    ran = timedelta(0)  # clock time before the current interval
+    for begin, end in _running(calendar, at, pauses, last_day):
+        begin = max(begin, at)
+        available = end - begin
+        while pending and pending[0] - ran <= available:
+            out.append(begin + (pending.pop(0) - ran))
+        if ran_by_stop is None and stop <= end:
+            ran_by_stop = ran + max(stop - begin, timedelta(0))
+        ran += available
+        if not pending and ran_by_stop is not None:
             break
-        total += min(end, b) - max(begin, a)
-    return total / _MINUTE
+    if ran_by_stop is None:  # the walk ended first (an open pause, or the bounded days)
+        ran_by_stop = ran
+    return out + [None] * len(pending), ran_by_stop / _MINUTE
 
 
 def add_business_time(cal: Calendar, start: datetime, minutes: float) -> datetime:

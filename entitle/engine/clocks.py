@@ -34,13 +34,14 @@ breached. A target absent under the new priority cancels its clock.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import pairwise
 
 from entitle.engine.calendars import Pause as Interval
-from entitle.engine.calendars import add_clock_time, clock_minutes_between, merge_pauses
+from entitle.engine.calendars import clock_progress, merge_pauses
 from entitle.engine.model import (
     METRICS,
     PRIORITIES,
@@ -55,6 +56,7 @@ from entitle.engine.ticket import EVENT_TYPES, Ticket, TicketEvent
 
 STATES = ("running", "paused", "met", "met_late", "breached", "cancelled", "inactive")
 BREACH = 100  # the threshold percent of a breach
+_END = datetime.max.replace(tzinfo=UTC)  # the end of an open pause, for ordering
 _ORDER = {t: i for i, t in enumerate(EVENT_TYPES)}
 
 
@@ -71,8 +73,12 @@ class ClockTerms:
     pause_on_by_metric: Mapping[str, frozenset[str]] = field(default_factory=frozen_map)
     warn_at: tuple[int, ...] = ()
 
+    def __post_init__(self) -> None:
+        by_metric = {(p, t.metric): t for p, specs in self.targets.items() for t in specs}
+        object.__setattr__(self, "_by_metric", by_metric)
+
     def target(self, priority: str, metric: str) -> TargetSpec | None:
-        return next((t for t in self.targets.get(priority, ()) if t.metric == metric), None)
+        return self._by_metric.get((priority, metric))
 
     def pause_statuses(self, metric: str) -> frozenset[str]:
         return self.pause_on_by_metric.get(metric, self.pause_on)
@@ -157,10 +163,9 @@ def terms_for(policy: Policy, sla: Sla, rule: SlaRule | None) -> ClockTerms:
 
 def clock_terms(snapshot, sla_id: str, ticket: Ticket) -> ClockTerms:
     """Terms for `ticket` under SLA `sla_id` of `snapshot` (its rules run on the ticket)."""
-    sla = snapshot.policy.slas[sla_id]
-    index = snapshot.rules.select_sla_rule(sla.id, ticket.product, ticket.subject,
+    index = snapshot.rules.select_sla_rule(sla_id, ticket.product, ticket.subject,
                                            ticket.attributes)
-    return terms_for(snapshot.policy, sla, sla.rules[index] if index is not None else None)
+    return snapshot.clock_terms(sla_id, index)
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,7 @@ class _Replay:
     tracks: list[_Track]
     statuses: list[tuple[datetime, str | None]]  # (from, status) in time order
     priorities: list[tuple[datetime, str]]  # (from, priority) in time order
+    priority_times: list[datetime]  # their instants, for bisection
     priority: str  # now
 
 
@@ -321,8 +327,8 @@ def _replay(terms: ClockTerms, history: History, events: tuple[TicketEvent, ...]
         elif e.type == "priority_changed" and e.priority:
             priority = e.priority
             priorities.append((at, priority))
-            for track in (first, resolution, *cycles):
-                if track.live:
+            for track in (first, resolution, open_cycle):
+                if track is not None and track.live:
                     targeted(track, at)
         elif e.type == "resolved" and not resolved:
             resolved = True
@@ -331,7 +337,8 @@ def _replay(terms: ClockTerms, history: History, events: tuple[TicketEvent, ...]
             if open_cycle is not None:
                 open_cycle.stop(at, "cancelled", priority)
                 open_cycle = None
-    return _Replay([first, *cycles, resolution], statuses, priorities, priority)
+    return _Replay([first, *cycles, resolution], statuses, priorities,
+                   [at for at, _ in priorities], priority)
 
 
 def _status_pauses(statuses: list[tuple[datetime, str | None]],
@@ -351,50 +358,95 @@ def _clip(pauses: Iterable[Interval], now: datetime) -> list[Interval]:
 Segment = tuple[datetime, str, TargetSpec | None]  # (from, priority, its target)
 
 
-def _first_crossing(terms: ClockTerms, track: _Track, pauses: tuple[Interval, ...],
-                    segments: list[Segment], fraction: float) -> datetime | None:
-    """When the clock first reaches `fraction` of its target, assuming nothing else happens."""
-    for k, (since, _priority, spec) in enumerate(segments):
-        if spec is None:
-            continue
-        until = segments[k + 1][0] if k + 1 < len(segments) else None
-        reach = add_clock_time(terms.calendar(spec), track.start, fraction * spec.minutes, pauses)
-        if reach is None:
-            continue
-        at = track.first_live(max(reach, since))
-        if at is not None and (until is None or at < until):
-            return at
-    return None
+def _first_crossings(track: _Track, pauses: tuple[Interval, ...], segments: list[Segment],
+                     reaches: _Reaches) -> list[datetime | None]:
+    """When the clock first reaches each threshold, assuming nothing else happens."""
+    out: list[datetime | None] = []
+    for i in range(len(reaches.thresholds)):
+        found = None
+        for k, (since, _priority, spec) in enumerate(segments):
+            if spec is None:
+                continue
+            reach = reaches(spec, pauses)[i]
+            if reach is None:
+                continue
+            at = track.first_live(max(reach, since))
+            until = segments[k + 1][0] if k + 1 < len(segments) else None
+            if at is not None and (until is None or at < until):
+                found = at
+                break
+        out.append(found)
+    return out
 
 
-def _measure(terms: ClockTerms, replay: _Replay, track: _Track,
-             explicit: list[Interval], now: datetime) -> tuple[ClockState, list[datetime | None]]:
-    """The clock's state at `now` and, per threshold, its first crossing (maybe after now)."""
-    own = _status_pauses(replay.statuses, terms.pause_statuses(track.metric))
-    gaps = [(a[1], b[0]) for a, b in pairwise(track.spans)]
-    pauses = merge_pauses([*own, *explicit, *gaps])
+class _Reaches:
+    """Where a clock reaches each threshold of a target, and how far it ran by `upto`: one
+    calendar walk per (target, pauses), shared by the crossings, the due time and elapsed."""
+
+    def __init__(self, terms: ClockTerms, start: datetime, upto: datetime):
+        self.terms, self.start, self.upto = terms, start, upto
+        self.thresholds = (*terms.warn_at, BREACH)  # ascending, the breach last
+        self._walks: list[tuple[TargetSpec, tuple, tuple[list[datetime | None], float]]] = []
+
+    def walk(self, spec: TargetSpec, pauses: tuple[Interval, ...],
+             ) -> tuple[list[datetime | None], float]:
+        for known_spec, known_pauses, walk in self._walks:
+            if known_spec is spec and known_pauses is pauses:
+                return walk
+        walk = clock_progress(self.terms.calendar(spec), self.start,
+                              [t / 100 * spec.minutes for t in self.thresholds], pauses,
+                              until=self.upto)
+        self._walks.append((spec, pauses, walk))
+        return walk
+
+    def __call__(self, spec: TargetSpec, pauses: tuple[Interval, ...]) -> list[datetime | None]:
+        return self.walk(spec, pauses)[0]
+
+
+class _Pauses:
+    """Merged pauses, sorted and disjoint, with the part overlapping a clock's life found by
+    bisection: a long history costs each clock only its own stretch of it."""
+
+    def __init__(self, pauses: Iterable[Interval]):
+        self.pauses = merge_pauses(pauses)
+        self._starts = [a for a, _ in self.pauses]
+        self._ends = [_END if b is None else b for _, b in self.pauses]
+
+    def within(self, begin: datetime, end: datetime) -> tuple[Interval, ...]:
+        """The pauses that end after `begin` and start by `end`."""
+        return self.pauses[bisect_right(self._ends, begin):bisect_right(self._starts, end)]
+
+
+def _measure(terms: ClockTerms, replay: _Replay, track: _Track, pausing: _Pauses,
+             now: datetime) -> tuple[ClockState, list[datetime | None]]:
+    """The clock's state at `now` and, per threshold, its first crossing (maybe after now).
+    `pausing`: the pauses of the track's metric (statuses and explicit ones)."""
+    stopped_at = None if track.live else track.spans[-1][1]
+    upto = min(now, stopped_at) if stopped_at else now
+    pauses = pausing.within(track.start, upto)
+    if len(track.spans) > 1:  # the resolved stretches between a resolve and a reopen
+        pauses = merge_pauses([*pauses, *((a[1], b[0]) for a, b in pairwise(track.spans))])
+    times = replay.priority_times
+    first = max(bisect_right(times, track.start) - 1, 0)  # the priority in force at the start
+    last = max(bisect_right(times, upto), first + 1)
     segments = [(max(at, track.start), p, terms.target(p, track.metric))
-                for i, (at, p) in enumerate(replay.priorities)
-                if i + 1 == len(replay.priorities) or replay.priorities[i + 1][0] > track.start]
-    thresholds = (*terms.warn_at, BREACH)
-    reached = [_first_crossing(terms, track, pauses, segments, t / 100) for t in thresholds]
-    crossed = tuple((t, at) for t, at in zip(thresholds, reached, strict=True)
+                for at, p in replay.priorities[first:last]]
+    reaches = _Reaches(terms, track.start, upto)
+    reached = _first_crossings(track, pauses, segments, reaches)
+    crossed = tuple((t, at) for t, at in zip(reaches.thresholds, reached, strict=True)
                     if at is not None and at <= now)
     breached_at = next((at for t, at in crossed if t == BREACH), None)
 
-    stopped_at = None if track.live else track.spans[-1][1]
     priority = track.priority or replay.priority
     spec = terms.target(priority, track.metric)
     if spec is None:  # cancelled because the priority lost the target: the last one in force
         _, priority, spec = next(seg for seg in reversed(segments)
                                  if seg[2] is not None and seg[0] <= (stopped_at or now))
-    calendar = terms.calendar(spec)
-    upto = min(now, stopped_at) if stopped_at else now
-    elapsed = clock_minutes_between(calendar, track.start, upto, pauses)
+    elapsed = reaches.walk(spec, pauses)[1]
     # A stopped clock keeps the due time it had when it stopped: later pauses do not move it.
     known = pauses if stopped_at is None else merge_pauses(
         (a, stopped_at if b is None else min(b, stopped_at)) for a, b in pauses if a < stopped_at)
-    due = add_clock_time(calendar, track.start, spec.minutes, known)
+    due = reaches(spec, known)[-1]
     paused = stopped_at is None and any(a <= now and (b is None or now < b) for a, b in pauses)
     if track.live:
         state = "breached" if breached_at else ("paused" if paused else "running")
@@ -416,14 +468,27 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track,
 def evaluate(terms: ClockTerms, history: History, now: datetime) -> ClockReport:
     """Every clock of the ticket at `now`, the thresholds crossed so far and the next one."""
     now = now.astimezone(UTC)
+    if not history.events and not history.pauses:
+        return _fresh(terms, history, now)
+    return _replayed(terms, history, now)
+
+
+def _replayed(terms: ClockTerms, history: History, now: datetime) -> ClockReport:
+    """evaluate() by replaying the ordered history."""
     events = tuple(e for e in ordered_events(history.events) if e.at <= now)
     replay = _replay(terms, history, events)
     explicit = _clip(history.pauses, now)
+    by_statuses: dict[frozenset[str], _Pauses] = {}  # metrics pausing on the same statuses
     clocks, crossings, upcoming = [], [], []
     for track in replay.tracks:
         if not track.had_target:
             continue
-        state, reached = _measure(terms, replay, track, explicit, now)
+        statuses = terms.pause_statuses(track.metric)
+        pausing = by_statuses.get(statuses)
+        if pausing is None:
+            pausing = by_statuses[statuses] = _Pauses(
+                [*_status_pauses(replay.statuses, statuses), *explicit])
+        state, reached = _measure(terms, replay, track, pausing, now)
         clocks.append(state)
         crossings += [Crossing(track.metric, track.cycle, t, at) for t, at in state.crossed]
         upcoming += [at for at in reached if at is not None and at > now]
@@ -431,6 +496,40 @@ def evaluate(terms: ClockTerms, history: History, now: datetime) -> ClockReport:
     if spec is not None and not any(c.metric == "next_response" for c in clocks):
         clocks.insert(1, _inactive(terms, spec, replay.priority))
     clocks.sort(key=lambda c: (METRICS.index(c.metric), c.cycle))
+    crossings.sort(key=lambda c: (c.at, METRICS.index(c.metric), c.cycle, c.threshold))
+    return ClockReport(tuple(clocks), tuple(crossings), min(upcoming, default=None))
+
+
+def _fresh(terms: ClockTerms, history: History, now: datetime) -> ClockReport:
+    """evaluate() of a ticket with no history yet (every decision at ticket creation): each
+    clock runs from created_at at the creation priority, one calendar walk per clock. The
+    same figures as the general replay (a property test holds them equal), without it."""
+    clocks, crossings, upcoming = [], [], []
+    thresholds = (*terms.warn_at, BREACH)
+    for metric in METRICS:
+        spec = terms.target(history.priority, metric)
+        if spec is None:
+            continue
+        if metric == "next_response":
+            clocks.append(_inactive(terms, spec, history.priority))
+            continue
+        reaches, elapsed = clock_progress(
+            terms.calendar(spec), history.created_at,
+            [t / 100 * spec.minutes for t in thresholds], until=now)
+        crossed = tuple((t, at) for t, at in zip(thresholds, reaches, strict=True)
+                        if at is not None and at <= now)
+        upcoming += [at for at in reaches if at is not None and at > now]
+        breached_at = crossed[-1][1] if crossed and crossed[-1][0] == BREACH else None
+        percent = 100.0 * elapsed / spec.minutes if spec.minutes else 100.0
+        clocks.append(ClockState(
+            metric=metric, cycle=0, state="breached" if breached_at else "running",
+            paused=False, minutes=spec.minutes, clock=spec.clock, calendar_id=spec.calendar_id,
+            started_at=history.created_at, due_at=reaches[-1],
+            elapsed_minutes=round(elapsed, 6), remaining_minutes=round(spec.minutes - elapsed, 6),
+            percent_elapsed=round(percent, 4), breached_at=breached_at, stopped_at=None,
+            policy_revision=terms.revision, priority=history.priority, crossed=crossed,
+        ))
+        crossings += [Crossing(metric, 0, t, at) for t, at in crossed]
     crossings.sort(key=lambda c: (c.at, METRICS.index(c.metric), c.cycle, c.threshold))
     return ClockReport(tuple(clocks), tuple(crossings), min(upcoming, default=None))
 

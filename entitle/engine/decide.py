@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from entitle.engine.clocks import ClockState, History, clocks_at, terms_for
+from entitle.engine.clocks import ClockState, History, clocks_at, ordered_events
 from entitle.engine.durations import format_minutes
 from entitle.engine.model import Contract, Plan, Policy, TargetSpec
 from entitle.engine.periods import Period, lifecycle, period_at, period_key
@@ -224,7 +224,7 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
     if rule is not None and not specs:
         specs = sla.default.get(ticket.priority, ())
         fallback = f" (rule has no {ticket.priority} targets: default used)"
-    clocks = clocks_at(terms_for(policy, sla, rule), History.of(ticket), now)
+    clocks = clocks_at(snapshot.clock_terms(sla.id, index), History.of(ticket), now)
     latest = {c.metric: c for c in clocks}  # cycles ascending: the last one wins
     targets = tuple(
         Due(c.metric, c.minutes, c.clock, c.calendar_id, c.due_at, c) for c in latest.values()
@@ -246,7 +246,8 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
         reason=reason,
         explanation=(
             f"Covered by contract {contract.id} (plan {plan.id}, {usage_text}){overage}; "
-            f"SLA {sla.id}, {chosen}, {ticket.priority}: {target_text or 'no targets'}."
+            f"SLA {sla.id}, {chosen}, {_priority_text(ticket, now)}: "
+            f"{target_text or 'no targets'}."
         ),
         contract_id=contract.id,
         plan_id=plan.id,
@@ -288,6 +289,15 @@ def _not_active(policy: Policy, for_product, active, ticket: Ticket, base: dict)
     return Decision(
         covered=False, reason=reason, explanation=text, contract_id=c.id, plan_id=c.plan_id, **base
     )
+
+
+def _priority_text(ticket: Ticket, now: datetime) -> str:
+    """The priority the targets are for: the last priority change by `now`, if any."""
+    changes = [e for e in ordered_events(ticket.events)
+               if e.type == "priority_changed" and e.at <= now]
+    if not changes:
+        return ticket.priority
+    return f"{changes[-1].priority} (changed from {ticket.priority})"
 
 
 def _figures(q: Quota) -> str:

@@ -11,8 +11,11 @@ file with a problem, goes through the reference path, which words the diagnostic
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,16 +34,7 @@ POLICY_SUFFIXES = (".yaml", ".yml")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 _FLOAT = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$")
-_PLAIN_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:timestamp",
-    "tag:yaml.org,2002:seq",
-    "tag:yaml.org,2002:map",
-}
+_YAML_TAG = "tag:yaml.org,2002:"
 
 Pointer = tuple[str | int, ...]
 
@@ -135,6 +129,8 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _IMPLICIT_TAGS = {"<<": _MERGE_TAG, "=": "tag:yaml.org,2002:value"}  # PyYAML's, for plain `<<`, `=`
 _MERGE = object()  # a mapping's pending key when its next value is merged in (`<<`)
 _MERGE_HINT = "`<<` merges mappings: write `<<: *name` (an anchored mapping) or `<<: [*a, *b]`"
+_UNCLOSED = ("found unexpected end of stream", "found unexpected document indicator")
+_MAPPING_IN_VALUE = "mapping values are not allowed in this context"
 _DOCUMENT_START = re.compile(r"^---(?=[ \t\r\n]|\Z)", re.M)
 _BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # line breaks as libyaml counts them
 # What libyaml's reader refuses (YAML 1.1's printable set); surrogates cannot be encoded
@@ -148,11 +144,6 @@ def _scalar_tag(event: yaml.ScalarEvent) -> str | None:
     if event.tag is None or event.tag == "!":
         return _IMPLICIT_TAGS.get(event.value) if event.implicit[0] else None
     return event.tag
-
-
-def _collection_tag(event: yaml.CollectionStartEvent) -> str | None:
-    """A collection's explicit tag; None for plain data."""
-    return None if event.tag in (None, "!") else event.tag
 
 
 class _Window:
@@ -275,6 +266,16 @@ class _Builder:
         if mark is None:
             return _LoadError(self.line0 + 1, 1, f"YAML syntax error: {problem}")
         opened = exc.context_mark
+        if exc.context == "while scanning a quoted scalar" and opened is not None and \
+                exc.problem in _UNCLOSED:  # the cause is where the quote opened, not the end
+            index = self._offset(mark)
+            quote = self.text[self._offset(opened):self._offset(opened) + 1]
+            return _LoadError(opened.line + 1 + self.line0, opened.column + 1,
+                              f"YAML syntax error: this quoted string is never closed; add the "
+                              f"closing {quote} where the value ends", index)
+        if exc.problem == _MAPPING_IN_VALUE and (fix := self._quote_hint(mark)):
+            return _LoadError(mark.line + 1 + self.line0, mark.column + 1,
+                              f"YAML syntax error: {fix}", self._offset(mark))
         if exc.problem and exc.context and opened and mark is not opened and \
                 opened.line != mark.line:
             problem += (f" {exc.context} that starts at line {opened.line + 1 + self.line0}:"
@@ -284,6 +285,24 @@ class _Builder:
             problem = "a tab cannot indent YAML; indent with spaces"
         return _LoadError(mark.line + 1 + self.line0, mark.column + 1,
                           f"YAML syntax error: {problem}", index)
+
+    def _quote_hint(self, mark: yaml.Mark) -> str | None:
+        """For `name: Support: Paris desk`: the `: ` in a plain value starts a mapping, where
+        a mapping cannot be; say so and show the value quoted (None: not that case)."""
+        index = self._offset(mark)
+        start = self.text.rfind("\n", 0, index) + 1
+        end = self.text.find("\n", index)
+        line = self.text[start:len(self.text) if end < 0 else end].rstrip("\r")
+        head = re.match(r"\s*(?:-\s+)*[^\s:#'\"][^:#]*?:\s+", line)
+        if head is None or head.end() > index - start or line[index - start:index - start + 1] \
+                != ":":
+            return None
+        value = re.sub(r"\s+#.*$", "", line[head.end():]).rstrip()
+        if value[:1] in ("'", '"', "[", "{", "|", ">", "&", "*", "!"):
+            return None
+        quoted = json.dumps(value, ensure_ascii=False)
+        return ("a colon followed by a space cannot be inside a plain value (it would start a "
+                f"mapping); quote the value: {head.group().strip()} {clip(quoted)}")
 
     def _character_error(self, index: int) -> _LoadError:
         line, line_start = self._line_of(index)
@@ -413,19 +432,18 @@ class _Builder:
             if tag == _MERGE_TAG:
                 raise self._error(event, "`<<` merges only as a key (`<<: *name`); "
                                          'quote it ("<<") for the text')
-            if tag is not None and tag not in _PLAIN_TAGS:
-                raise self._error(event, _tag_message(tag))
+            if tag is not None or event.tag is not None:
+                raise self._error(event, _tag_message(event.tag or tag, event))
         self._attach(frame, _scalar(event.value, event.style))
 
     def _key(self, frame: _Frame, event: yaml.ScalarEvent) -> None:
         """A key is its text (`1:` is "1", `=:` is "="); a plain `<<` merges; explicit tags
         other than YAML's own are refused as they are on values."""
         key: object = event.value
-        if event.tag is not None or key == "<<":
-            tag = _scalar_tag(event)
-            if event.tag not in (None, "!", _MERGE_TAG) and tag not in _PLAIN_TAGS:
-                raise self._error(event, _tag_message(event.tag))
-            key = _MERGE if tag == _MERGE_TAG else key
+        if event.tag is not None:  # a key is always text: nothing to quote
+            raise self._error(event, _tag_message(event.tag))
+        if key == "<<" and event.implicit[0]:
+            key = _MERGE
         mark = event.start_mark
         seen = frame.seen
         assert seen is not None
@@ -475,9 +493,8 @@ class _Builder:
             raise self._error(event, "mapping keys must be plain strings")
         value: list | dict = [] if type(event) is yaml.SequenceStartEvent else {}
         pointer = self._place(frame, event)
-        tag = _collection_tag(event)
-        if tag is not None and tag not in _PLAIN_TAGS:
-            raise self._error(event, _tag_message(tag))
+        if event.tag is not None:
+            raise self._error(event, _tag_message(event.tag))
         if pointer is None:
             new = self._merged(frame, event, value)  # type: ignore[arg-type]
         else:
@@ -560,8 +577,15 @@ def _merge(frame: _Frame) -> None:
                     sink[(*frame.pointer, *sub)] = mark
 
 
-def _tag_message(tag: str) -> str:
-    return f"tag {clip(tag)!r} is not allowed: policy files hold plain data only"
+def _tag_message(tag: str, scalar: yaml.ScalarEvent | None = None) -> str:
+    """Every tag is refused, YAML's own (`!!str`) too: a policy is plain data, and quotes say
+    "text" in every YAML reader; `!!int "5"` or `!!bool yes` would read unlike the schema."""
+    shown = "!!" + tag.removeprefix(_YAML_TAG) if tag.startswith(_YAML_TAG) else tag
+    message = f"tag {clip(shown)!r} is not allowed: policy files hold plain data only"
+    if scalar is None:
+        return f"{message}; remove it"
+    quoted = json.dumps(clip(scalar.value, 40), ensure_ascii=False)
+    return f"{message}; remove it, and quote the value ({quoted}) for text"
 
 
 def load_text(text: str, display: str, *, fast: bool = True
@@ -819,7 +843,10 @@ def load_file(path: Path, display: str | None = None) -> tuple[list[Document], l
     """Read, bound and decode one file, then load its documents."""
     display = display or display_path(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read forever
+            return [], [Diagnostic(display, 1, 1, _not_regular(info.st_mode))]
+        size = info.st_size
         if size > MAX_FILE_BYTES:
             return [], [Diagnostic(
                 display, 1, 1,
@@ -827,7 +854,7 @@ def load_file(path: Path, display: str | None = None) -> tuple[list[Document], l
             )]
         raw = path.read_bytes()
     except OSError as exc:
-        return [], [Diagnostic(display, 1, 1, f"cannot read file: {exc.strerror}")]
+        return [], [Diagnostic(display, 1, 1, _unreadable(path, exc))]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -838,36 +865,137 @@ def load_file(path: Path, display: str | None = None) -> tuple[list[Document], l
 
 
 def display_path(path: Path) -> str:
-    """Paths in messages: relative to the working directory when under it."""
+    """Paths in messages: relative to the working directory when under it (a link keeps its
+    own name: it is what the author sees in the bundle)."""
+    cwd = Path.cwd().resolve()
+    for absolute in (Path(os.path.abspath(path)), Path(os.path.realpath(path.parent), path.name)):
+        try:
+            return str(absolute.relative_to(cwd))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _not_regular(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISDIR, "a directory"))
+    what = next((noun for test, noun in kinds if test(mode)), "not a regular file")
+    return f"{what}, not a regular file; a policy file must be a regular file (or a link to one)"
+
+
+def _unreadable(path: Path, exc: OSError) -> str:
+    """Why a bundle entry cannot be read, in words: a broken link names where it points."""
+    target = _link_target(path)
+    if target is not None and exc.errno == errno.ELOOP:
+        return (f"symlink loop: the link to {target} leads back to itself; fix the link or "
+                "remove it")
+    if target is not None and isinstance(exc, FileNotFoundError):
+        return f"dangling symlink: it points at {target}, which does not exist; fix the link " \
+               "or remove it"
+    return f"cannot read file: {exc.strerror}"
+
+
+def _link_target(path: Path) -> str | None:
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
-def bundle_files(root: Path) -> Iterator[Path]:
+@dataclass(frozen=True)
+class BundleEntries:
+    """What a bundle directory holds: the files to read, and entries that cannot be read."""
+
+    files: list[Path]  # regular files and links to them, each real file once, sorted
+    broken: list[tuple[Path, str]]  # (entry, why): reported by every reader, never skipped
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def walk_bundle(root: Path) -> BundleEntries:
     """Every file under root but hidden ones: a name starting with `.` anywhere below root
-    (.git/, .github/workflows/ci.yml, .editor.yaml) is never policy."""
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]  # not even walked into
-        for name in names:
-            path = Path(folder, name)
-            if not name.startswith(".") and path.is_file():
-                yield path
+    (.git/, .github/workflows/ci.yml, .editor.yaml) is never policy, nor walked into.
+
+    Links are followed when they stay inside the bundle (a Kubernetes ConfigMap's
+    `plans.yaml -> ..data/plans.yaml` too); a file reached by several paths is read once.
+    A dangling link, a link loop, a link to a directory that contains it and a link out of
+    the bundle are `broken` (the caller reports those with a policy file's name or that
+    lead to directories), as are FIFOs, sockets and devices.
+    """
+    top = root.resolve()
+    found: list[tuple[bool, Path, Path]] = []  # (reached through a link, path, real path)
+    broken: list[tuple[Path, str]] = []
+    seen = {top}
+    pending = [(root, top, False)]
+    while pending:
+        folder, real_folder, linked = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            broken.append((folder, f"cannot read directory: {exc.strerror}"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(folder, entry.name)
+            try:
+                info = path.stat()  # follows links
+            except OSError as exc:
+                broken.append((path, _unreadable(path, exc)))
+                continue
+            real = path.resolve() if entry.is_symlink() else real_folder / entry.name
+            if not _within(real, top):
+                broken.append((path, f"symlink to {real}, outside the bundle: policy is only "
+                                     "read from inside the bundle directory; copy the file in"))
+            elif stat.S_ISDIR(info.st_mode):
+                if _within(real_folder, real):
+                    broken.append((path, f"symlink loop: the link to {_link_target(path)} "
+                                         "leads to a directory that contains it; remove it"))
+                elif real not in seen:
+                    seen.add(real)
+                    pending.append((path, real, linked or entry.is_symlink()))
+            elif not stat.S_ISREG(info.st_mode):
+                broken.append((path, _not_regular(info.st_mode)))
+            else:
+                found.append((linked or entry.is_symlink(), path, real))
+    files: dict[Path, Path] = {}  # real path -> its own path, else the first link to it
+    for _, path, real in sorted(found):
+        files.setdefault(real, path)
+    return BundleEntries(sorted(files.values()), sorted(broken))
+
+
+def bundle_files(root: Path) -> list[Path]:
+    """The readable files of a bundle (see `walk_bundle`)."""
+    return walk_bundle(root).files
+
+
+def is_policy_name(path: Path) -> bool:
+    return path.name.endswith(POLICY_SUFFIXES) and not path.name.endswith(SUITE_SUFFIXES)
 
 
 def policy_files(root: Path) -> list[Path]:
     """Every policy file under root, sorted; test suites are not policy."""
-    return sorted(
-        p for p in bundle_files(root)
-        if p.name.endswith(POLICY_SUFFIXES) and not p.name.endswith(SUITE_SUFFIXES)
-    )
+    return [p for p in bundle_files(root) if is_policy_name(p)]
+
+
+def bundle_problems(entries: BundleEntries) -> list[Diagnostic]:
+    """A located error for each entry that holds, or may hold, policy and cannot be read:
+    one named as policy or a suite, a directory, or any broken link (it may have led to a
+    directory)."""
+    return [
+        Diagnostic(display_path(path), 1, 1, why) for path, why in entries.broken
+        if path.name.endswith(POLICY_SUFFIXES) or path.is_dir() or not path.exists()
+    ]
 
 
 def load_bundle_files(root: Path) -> tuple[list[Document], list[Diagnostic], list[Path]]:
+    entries = walk_bundle(root)
     documents: list[Document] = []
-    diagnostics: list[Diagnostic] = []
-    files = policy_files(root)
+    diagnostics = bundle_problems(entries)
+    files = [p for p in entries.files if is_policy_name(p)]
     for path in files:
         docs, diags = load_file(path)
         documents += docs

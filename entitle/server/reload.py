@@ -12,7 +12,7 @@ from typing import Protocol
 from entitle.engine.bundle import compile_bundle, pack_documents, policy_from_pack
 from entitle.engine.diagnostics import PolicyError
 from entitle.engine.diff import diff_policies
-from entitle.engine.load import Document
+from entitle.engine.load import Document, walk_bundle
 from entitle.engine.model import Policy
 from entitle.engine.snapshot import Snapshot
 from entitle.server.clock import Clock
@@ -199,10 +199,13 @@ def _clip(text: str) -> str:
 
 
 def bundle_fingerprint(root: Path) -> tuple:
-    """What a change to the bundle changes: every policy file's path, size and mtime."""
+    """What a change to the bundle changes: every policy file's path, size and mtime, and
+    every entry that cannot be read (a new dangling link is a change, refused on reload)."""
     try:
-        files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-        return tuple((str(p.relative_to(root)), *_stat(p)) for p in files)
+        entries = walk_bundle(root)
+        files = [p for p in entries.files if p.suffix in (".yaml", ".yml")]
+        return (*((str(p.relative_to(root)), *_stat(p)) for p in files),
+                *((str(p.relative_to(root)), why) for p, why in entries.broken))
     except OSError as exc:
         return (("<error>", str(exc)),)
 

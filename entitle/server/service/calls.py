@@ -47,6 +47,7 @@ from entitle.server.service.wire import (
     ticket_from_proto,
     timestamp,
 )
+from entitle.server.slaclocks import MAX_EVENTS_PER_CALL
 from entitle.server.snapshots import NoPolicyLoaded
 from entitle.v1 import entitle_pb2 as pb
 
@@ -116,6 +117,10 @@ class EntitlementCalls:
             if request.consume and ticket.pauses:
                 raise invalid("ticket.pauses", "an admitted ticket's history is kept as "
                               "events: send `events` (or RecordTicketEvents later)")
+            if request.consume and len(ticket.events) > MAX_EVENTS_PER_CALL:
+                raise invalid("ticket.events", f"an admission keeps at most "
+                              f"{MAX_EVENTS_PER_CALL} events; send the rest with "
+                              "RecordTicketEvents")
             with self.runtime.holder.lease() as snapshot:
                 answer = check_coverage(
                     snapshot,
@@ -351,8 +356,9 @@ class EntitlementCalls:
 
     def get_ticket_sla(self, request, call: Call):
         ticket_id = _text("ticket_id", request.ticket_id)
-        at = _optional_instant(request, "at", self.clock.now())
-        return get_ticket_sla(self._sla_clocks(), self.store, ticket_id, at)
+        now = self.clock.now()
+        at = _optional_instant(request, "at", now)
+        return get_ticket_sla(self._sla_clocks(), self.store, ticket_id, at, now)
 
     # -- alerts: the alert log (service/alertlog.py) ----------------------------------------
     def _alerts_committed(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from entitle.engine.decide import Due
 from entitle.engine.ticket import EARLIEST, MAX_FUTURE_SKEW, TicketError, TicketEvent, parse_events
@@ -18,6 +18,8 @@ from entitle.server.slaclocks import (
 )
 from entitle.server.store.clocks import TicketHistoryFull
 from entitle.v1 import entitle_pb2 as pb
+
+MAX_LOOK_AHEAD = timedelta(days=3650)  # GetTicketSla.at: how far after server time one may ask
 
 
 def events_from_proto(msgs: Sequence[pb.TicketEvent], now: datetime,
@@ -80,12 +82,18 @@ def record_ticket_events(sla: SlaClocks, store, request, now: datetime, ticket_i
     return record_events(sla, store, ticket_id, events, now, bus)
 
 
-def get_ticket_sla(sla: SlaClocks, store, ticket_id: str, at: datetime
+def get_ticket_sla(sla: SlaClocks, store, ticket_id: str, at: datetime, now: datetime
                    ) -> pb.GetTicketSlaResponse:
+    if at > now + MAX_LOOK_AHEAD:
+        raise invalid("at", f"{at.isoformat()} is more than {MAX_LOOK_AHEAD.days} days after "
+                      "server time")
     found = store.ticket_clock(ticket_id)
     if found is None:
         raise _no_clock(store, ticket_id)
     clock, events = found
+    if at < clock.created_at:
+        raise invalid("at", f"{at.isoformat()} is before the ticket's created_at "
+                      f"({clock.created_at.isoformat()})")
     return pb.GetTicketSlaResponse(sla=ticket_sla(
         sla.evaluate(clock, events, at), event_count=len(events),
         next_alert_at=clock.next_alert_at, at=at,

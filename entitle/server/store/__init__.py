@@ -23,6 +23,7 @@ SQLITE_PREFIX = "sqlite:///"
 # Threads of a server worker calling the store besides its --threads handler threads (which
 # run the WatchAlerts streams too): the alert sweeper, and the bundle watcher's reloads.
 BACKGROUND_THREADS = 2
+CHECK_TIMEOUT = 3.0  # seconds `entitle serve` waits for PostgreSQL before refusing to start
 
 __all__ = [
     "Admission",
@@ -37,8 +38,10 @@ __all__ = [
     "StoredAlert",
     "TicketUsage",
     "UsageChange",
+    "check_store",
     "open_store",
     "server_pool_size",
+    "store_url",
 ]
 
 
@@ -47,12 +50,48 @@ def server_pool_size(threads: int) -> int:
     return threads + BACKGROUND_THREADS
 
 
+def store_url(text: str) -> str:
+    """A `--store` as a URL: a plain path (`entitle.db`, `./data/entitle.db`, `/var/lib/x.db`,
+    no `://`) is a SQLite file, as SQLite's own tools take it."""
+    if "://" in text or not text.strip():
+        return text
+    return SQLITE_PREFIX + text
+
+
+def check_store(url: str, *, timeout: float = CHECK_TIMEOUT) -> None:
+    """Raise StoreError (one line) unless the store can be used: the URL's form, a SQLite file
+    that opens or can be created (and migrated), a PostgreSQL server that answers within
+    `timeout` seconds. For `entitle serve` to say so before it says `serving`."""
+    url = store_url(url)
+    if _scheme(url) in ("postgresql", "postgres"):
+        import psycopg
+
+        try:
+            with psycopg.connect(url, connect_timeout=max(1, round(timeout)),
+                                 autocommit=True) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            why = " ".join(str(exc).split()) or type(exc).__name__
+            raise StoreError(f"cannot connect to {redact(url)}: {why}") from None
+        return
+    try:
+        open_store(url, max_connections=1).close()
+    except StoreUnavailable as exc:
+        raise StoreError(f"store {redact(url)}: {exc}") from None
+
+
+def _scheme(url: str) -> str:
+    return url.partition(":")[0].split("+")[0].lower()
+
+
 def open_store(url: str, *, max_connections: int = 16, migrate: bool = True) -> Store:
-    """`sqlite:///relative.db`, `sqlite:////absolute.db` or `postgresql://...`, migrated.
+    """`sqlite:///relative.db`, `sqlite:////absolute.db`, a plain path (SQLite) or
+    `postgresql://...`, migrated.
 
     With `migrate=False` (readers such as `entitle report`) nothing is created or migrated:
     a missing SQLite file, or a ledger whose schema is not this code's, is a StoreError.
     """
+    url = store_url(url)
     store = _open_backend(url, max_connections, migrate)
     if not migrate:
         try:
@@ -65,7 +104,7 @@ def open_store(url: str, *, max_connections: int = 16, migrate: bool = True) -> 
 
 def _open_backend(url: str, max_connections: int, migrate: bool) -> Store:
     """The backend the URL names, opened (and migrated when `migrate`)."""
-    scheme = url.partition(":")[0].split("+")[0].lower()
+    scheme = _scheme(url)
     if scheme == "sqlite" and url.startswith(SQLITE_PREFIX):
         from entitle.server.store.sqlite import SqliteStore
 
@@ -75,6 +114,6 @@ def _open_backend(url: str, max_connections: int, migrate: bool) -> Store:
 
         return PostgresStore.open(url, max_connections=max_connections, migrate=migrate)
     raise StoreError(
-        f"unsupported store {redact(url)!r}: use sqlite:///PATH (relative), sqlite:////PATH "
-        "(absolute) or postgresql://USER@HOST:PORT/DB"
+        f"unsupported store {redact(url)!r}: use a file path (SQLite), sqlite:///PATH "
+        "(relative), sqlite:////PATH (absolute) or postgresql://USER@HOST:PORT/DB"
     )

@@ -26,6 +26,7 @@ CLOCK_COLUMNS = (
     "event_count, version, next_alert_at, alerted"
 )
 EVENT_COLUMNS = "ticket_id, event_id, type, at, status, priority"
+SWEEP_CHUNK = 500  # clock rows per UPDATE statement of a sweep (4 parameters each)
 
 
 class TicketHistoryFull(RuntimeError):
@@ -283,17 +284,23 @@ class ClockLedger:
         Returns the number of alerts appended."""
 
         def work(tx: Tx) -> int:
-            alerts: list[NewAlert] = []
-            for clock, update in updates:
-                row = tx.one(
-                    "UPDATE ticket_clocks SET next_alert_at = ?, alerted = ?, updated_at = ? "
-                    "WHERE ticket_id = ? AND version = ? RETURNING ticket_id",
-                    (_at(update.next_alert_at), _alerted(update.alerted), to_text(now),
-                     clock.ticket_id, clock.version),
-                )
-                if row is not None:
-                    alerts += update.alerts
-            alerts.sort(key=lambda a: a.occurred_at)
+            by_id = {clock.ticket_id: (clock, update) for clock, update in updates}
+            rows = list(by_id.values())
+            kept: set[str] = set()
+            for i in range(0, len(rows), SWEEP_CHUNK):  # one statement per chunk of rows
+                chunk = rows[i: i + SWEEP_CHUNK]
+                kept.update(r[0] for r in tx.all(
+                    "UPDATE ticket_clocks SET next_alert_at = v.column3, alerted = v.column4, "
+                    "updated_at = ? FROM (VALUES "
+                    + ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+                    + ") AS v WHERE ticket_clocks.ticket_id = v.column1 "
+                    "AND ticket_clocks.version = v.column2 RETURNING ticket_clocks.ticket_id",
+                    (to_text(now), *(v for clock, update in chunk for v in (
+                        clock.ticket_id, clock.version, _at(update.next_alert_at),
+                        _alerted(update.alerted)))),
+                ))
+            alerts = sorted((a for tid in kept for a in by_id[tid][1].alerts),
+                            key=lambda a: a.occurred_at)
             return len(self._append(tx, alerts, now)) if alerts else 0
 
         return self._run(work)

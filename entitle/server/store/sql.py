@@ -32,6 +32,7 @@ from entitle.server.store.migrations import LATEST, MIGRATIONS
 
 T = TypeVar("T")
 KEPT_BUNDLES = 5  # accepted bundles kept in the store, the newest included
+APPEND_CHUNK = 200  # alerts per INSERT statement (10 parameters each)
 ATTEMPTS = 5  # a transaction that hit a deadlock or a lock timeout is run again, this often
 
 
@@ -368,27 +369,40 @@ class SqlStore(ClockLedger):
                 self._append(tx, alerts, emitted_at or change.at)
 
     def _append(self, tx: Tx, alerts: Iterable[NewAlert], emitted_at: datetime) -> list[int]:
-        """Insert alerts whose key was never emitted; their new cursors."""
+        """Insert alerts whose key was never emitted, in order; their new cursors.
+
+        Two statements per chunk of alerts whatever their number (a sweep appends a
+        thousand at once): the keys that are new, then those alerts."""
         self._lock_alert_log(tx)
-        cursors = []
-        for a in alerts:
-            fresh = tx.one(
-                "INSERT INTO alert_keys (dedupe_key, emitted_at) VALUES (?, ?) "
-                "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
-                (a.dedupe_key, to_text(emitted_at)),
-            )
-            if fresh is None:
+        batch, seen = [], set()
+        for a in alerts:  # a key given twice: its first alert
+            if a.dedupe_key not in seen:
+                seen.add(a.dedupe_key)
+                batch.append(a)
+        cursors: list[int] = []
+        for i in range(0, len(batch), APPEND_CHUNK):
+            chunk = batch[i: i + APPEND_CHUNK]
+            fresh = {r[0] for r in tx.all(
+                "INSERT INTO alert_keys (dedupe_key, emitted_at) VALUES "
+                + ", ".join(["(?, ?)"] * len(chunk))
+                + " ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
+                tuple(v for a in chunk for v in (a.dedupe_key, to_text(emitted_at))),
+            )}
+            new = [a for a in chunk if a.dedupe_key in fresh]
+            if not new:
                 continue
-            row = tx.one(
+            rows = tx.all(
                 "INSERT INTO alerts (dedupe_key, kind, contract_id, customer_id, plan_id, "
-                "threshold, period_key, occurred_at, emitted_at, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING cursor",
-                (a.dedupe_key, a.kind, a.contract_id, a.customer_id, a.plan_id, a.threshold,
-                 a.period_key, to_text(a.occurred_at), to_text(emitted_at),
-                 json.dumps(a.body, sort_keys=True)),
+                "threshold, period_key, occurred_at, emitted_at, body) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(new))
+                + " RETURNING cursor",
+                tuple(v for a in new for v in (
+                    a.dedupe_key, a.kind, a.contract_id, a.customer_id, a.plan_id, a.threshold,
+                    a.period_key, to_text(a.occurred_at), to_text(emitted_at),
+                    json.dumps(a.body, sort_keys=True))),
             )
-            cursors.append(int(row[0]))
-            tx.emitted_kinds = [*getattr(tx, "emitted_kinds", ()), a.kind]  # for metrics
+            cursors += sorted(int(r[0]) for r in rows)
+            tx.emitted_kinds = [*getattr(tx, "emitted_kinds", ()), *(a.kind for a in new)]
         return cursors
 
     def append_alerts(self, alerts: Iterable[NewAlert], emitted_at: datetime) -> list[int]:

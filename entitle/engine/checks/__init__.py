@@ -1,0 +1,1 @@
+"""Semantic checks no schema can express, one module per kind of document."""
