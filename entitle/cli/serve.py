@@ -125,12 +125,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "retention purges; one replica sweeps at a time; 0 disables (default: 60)",
     )
     p.add_argument(
-        "--sla-sweep-interval", type=float, default=5.0, metavar="S",
-        help="seconds between sweeps of live tickets' SLA clocks (warnings, breaches: each "
-        "at its true instant, noticed at most S late); one replica sweeps at a time; "
-        "0 disables (default: 5)",
-    )
-    p.add_argument(
         "--alert-retention-days", type=float, default=90.0, metavar="DAYS",
         help="purge alerts emitted more than DAYS ago (they are never emitted again); "
         "0 keeps them forever (default: 90)",
@@ -154,9 +148,8 @@ def run(args: argparse.Namespace) -> int:
         problems.append("--threads must be at least 1")
     if args.reload_interval < 0 or args.grace < 0:
         problems.append("--reload-interval and --grace must not be negative")
-    if args.sweep_interval < 0 or args.alert_retention_days < 0 or args.sla_sweep_interval < 0:
-        problems.append("--sweep-interval, --sla-sweep-interval and --alert-retention-days "
-                        "must not be negative")
+    if args.sweep_interval < 0 or args.alert_retention_days < 0:
+        problems.append("--sweep-interval and --alert-retention-days must not be negative")
     try:
         runtime_clock()
     except ValueError as exc:
@@ -180,21 +173,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"entitle serve: {problem}", file=sys.stderr)
         return 2
     setup_logging(args.log_level, role="supervisor")
-    reservations = []
-    try:
-        reservation, listen = reserve_port(args.listen)
+    reservations, bound = [], {}
+    wanted = {"--listen": args.listen} if args.no_http else {
+        "--listen": args.listen, "--http": args.http}
+    for flag, address in wanted.items():
+        try:
+            reservation, bound[flag] = reserve_port(address)
+        except (OSError, ValueError) as exc:
+            for taken in reservations:
+                taken.close()
+            print(f"entitle serve: cannot listen on {address}: {exc}", file=sys.stderr)
+            return 2
         reservations.append(reservation)
-        http_listen = ""
-        if not args.no_http:
-            taken = args.http
-            reservation, http_listen = reserve_port(args.http)
-            reservations.append(reservation)
-    except (OSError, ValueError) as exc:
-        for reservation in reservations:
-            reservation.close()
-        where = args.listen if len(reservations) == 0 else taken
-        print(f"entitle serve: cannot listen on {where}: {exc}", file=sys.stderr)
-        return 2
+    listen, http_listen = bound["--listen"], bound.get("--http", "")
     print(
         f"entitle serve: gRPC on {listen}"
         + (f", HTTP on http{'s' if args.tls_cert else ''}://{http_listen}" if http_listen else "")
@@ -225,7 +216,6 @@ def run(args: argparse.Namespace) -> int:
         mask_attributes=tuple(args.mask_attribute),
         mask_subject=args.mask_subject,
         sweep_interval=args.sweep_interval,
-        sla_sweep_interval=args.sla_sweep_interval,
         alert_retention_days=args.alert_retention_days,
     )
     try:
