@@ -352,3 +352,18 @@ def test_the_sla_page_lists_running_breached_and_paused_clocks(served):
     assert "status changed</strong> → pending" in one.text and "paused" in one.text
     missing = c.get("/sla", params={"ticket": "NOPE"})
     assert missing.status_code == 404 and "no admitted ticket" in missing.text
+
+
+def test_the_session_cookie_is_secure_under_tls_and_next_stays_on_the_dashboard():
+    from starlette.responses import Response
+
+    from entitle.server.faces.dashboard.session import safe_next, start_session
+
+    response = Response()
+    start_session(response, "tok", path="/dashboard/", secure=True)
+    cookie = response.headers["set-cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert safe_next("/dashboard/alerts?kind=SLA_BREACHED", "/dashboard") == (
+        "/dashboard/alerts?kind=SLA_BREACHED")
+    for target in ("", "/other", "//evil.example/dashboard/", "/dashboard/\r\nx", "https://x"):
+        assert safe_next(target, "/dashboard") == "/dashboard/", target
