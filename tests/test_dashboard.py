@@ -367,3 +367,19 @@ def test_the_session_cookie_is_secure_under_tls_and_next_stays_on_the_dashboard(
         "/dashboard/alerts?kind=SLA_BREACHED")
     for target in ("", "/other", "//evil.example/dashboard/", "/dashboard/\r\nx", "https://x"):
         assert safe_next(target, "/dashboard") == "/dashboard/", target
+
+
+def test_entitle_serve_serves_the_dashboard_on_its_http_listener(tmp_path):
+    from dashboard_harness import dashboard_bundle
+    from test_server_harness import ServerProcess
+
+    server = ServerProcess(dashboard_bundle(tmp_path), f"sqlite:///{tmp_path / 'e.db'}",
+                           tmp_path / "serve.log").start()
+    try:
+        server.wait_ready()
+        base = f"http://127.0.0.1:{server.http_port}/dashboard"
+        page = wait_for(lambda: httpx.get(base + "/contracts", timeout=10), timeout=30)
+        assert page.status_code == 200 and "umbrella-pack-ending" in page.text
+        assert httpx.get(base + "/static/dashboard.js", timeout=10).status_code == 200
+    finally:
+        assert server.stop() == 0
