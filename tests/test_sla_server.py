@@ -14,13 +14,7 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from entitle.engine.model import PRIORITIES
-from entitle.engine.ticket import EVENT_TYPES
-from entitle.server.service.wire import timestamp
-from entitle.server.slaclocks import MAX_TICKET_EVENTS, SlaSweeper, sla_sweeper_of
-from entitle.v1 import entitle_pb2 as pb
-from tests.test_server_harness import (
+from test_server_harness import (
     NOW,
     ServerProcess,
     in_process,
@@ -29,6 +23,12 @@ from tests.test_server_harness import (
     ticket,
     wait_for,
 )
+
+from entitle.engine.model import PRIORITIES
+from entitle.engine.ticket import EVENT_TYPES
+from entitle.server.service.wire import timestamp
+from entitle.server.slaclocks import MAX_TICKET_EVENTS, SlaSweeper, sla_sweeper_of
+from entitle.v1 import entitle_pb2 as pb
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sla_server"
 T0 = NOW  # 2026-06-15 10:00 UTC: tickets are created then
@@ -120,7 +120,9 @@ def test_a_ticket_life_created_pending_reply_reopen_priority_up_resolved(bundle,
         assert clocks(sla) == {("first_response", 0): "running", ("next_response", 0): "inactive",
                                ("resolution", 0): "running"}
         assert when(clock(sla, "first_response").due_at) == T0 + 120 * M
-        assert when(sla.next_alert_at) == T0 + 60 * M  # first_response at 50 %
+        assert when(sla.next_alert_at) == T0  # admitted: the next sweep looks at it
+        assert sla_sweep(srv) == 0
+        assert when(sla_of(stub, "T-life").next_alert_at) == T0 + 60 * M  # fr at 50 %
 
         # 10:30 pending, 11:30 open again: every clock stood still for an hour.
         set_now(srv, T0 + 95 * M)
@@ -523,3 +525,10 @@ def test_two_replicas_on_one_store_emit_each_sla_alert_once(bundle, store_url):
             [(t, "first_response", 0, p) for t in busy for p in (50, 75, 100)]
             + [(t, m, 0, p) for t in silent for m in ("first_response", "resolution")
                for p in (50, 75, 100)])
+
+
+def test_the_checker_role_may_record_events_and_read_clocks():
+    from entitle.server.service.access import role_needed
+
+    for name in ("RecordTicketEvents", "GetTicketSla"):
+        assert role_needed(f"/entitle.v1.EntitlementService/{name}") == "checker"

@@ -440,7 +440,10 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track, pausing: _Pauses
     priority = track.priority or replay.priority
     spec = terms.target(priority, track.metric)
     if spec is None:  # cancelled because the priority lost the target: the last one in force
-        _, priority, spec = next(seg for seg in reversed(segments)
+        # (looked for before the track's start too: a change at the creation instant)
+        earlier = [(max(at, track.start), p, terms.target(p, track.metric))
+                   for at, p in replay.priorities[:last]]
+        _, priority, spec = next(seg for seg in reversed(earlier)
                                  if seg[2] is not None and seg[0] <= (stopped_at or now))
     elapsed = reaches.walk(spec, pauses)[1]
     # A stopped clock keeps the due time it had when it stopped: later pauses do not move it.

@@ -100,16 +100,14 @@ class SlaClocks:
             return None
         terms_id = self.pin(snapshot, decision.sla_id, decision.sla_rule, now)
         contract = snapshot.policy.contracts[decision.contract_id]
-        report = evaluate(self.terms_of(terms_id), History(ticket.created_at, ticket.priority),
-                          now)
-        # Thresholds already crossed (a ticket admitted late) are due at once: the sweeper
-        # emits them; the admission itself writes nothing more than this row.
-        first = report.crossings[0].at if report.crossings else None
+        # Due at once: the next sweep replays the clocks and stores their real next-alert
+        # instant (emitting what a ticket admitted late already crossed), so an admission,
+        # the hot path, writes this one row and replays nothing more than its decision.
         return NewClock(
             ticket_id=ticket.ticket_id, contract_id=contract.id,
             customer_id=contract.customer, plan_id=contract.plan_id, product=ticket.product,
             terms_id=terms_id, created_at=ticket.created_at, priority=ticket.priority,
-            next_alert_at=first or report.next_crossing_at,
+            next_alert_at=ticket.created_at,
         )
 
     # -- assessment -----------------------------------------------------------------------
