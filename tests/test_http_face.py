@@ -398,3 +398,90 @@ def test_an_http_port_in_use_is_refused_in_one_line(tmp_path):
         )
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_the_dashboard_package_is_mounted_on_the_listener(bundle, store_url, monkeypatch):
+    """The hook the dashboard uses: `entitle.server.faces.dashboard.mount(runtime, calls,
+    executor)` returns a Starlette Mount that the worker adds at start."""
+    import sys
+    import types
+
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    from entitle.server.faces.http.app import DASHBOARD_MODULE
+
+    seen = {}
+
+    def mount(runtime, calls, executor):
+        seen.update(runtime=runtime, calls=calls, executor=executor)
+
+        async def page(request):
+            return PlainTextResponse(f"revision {runtime.holder.serving().revision}")
+
+        return Mount("/dashboard", routes=[Route("/", page)])
+
+    fake = types.ModuleType(DASHBOARD_MODULE)
+    fake.mount = mount
+    monkeypatch.setitem(sys.modules, DASHBOARD_MODULE, fake)
+    with in_process(bundle, store_url, http=True) as srv, \
+            httpx.Client(base_url=srv.base_url, timeout=10) as client:
+        reply = client.get("/dashboard/")
+        assert reply.status_code == 200
+        assert reply.text == f"revision {srv.runtime.holder.serving().revision}"
+        assert seen["calls"] is srv.calls and seen["executor"] is srv.http.executor
+        assert post(client, "Ping", {}).status_code == 200  # the API is still served
+
+
+def test_a_call_in_flight_finishes_when_the_worker_drains(srv, monkeypatch):
+    import threading
+    import time
+
+    started = threading.Event()
+
+    def ping(request, call):
+        started.set()
+        time.sleep(0.5)
+        return pb.PingResponse()
+
+    monkeypatch.setattr(srv.calls, "ping", ping)
+    replies = []
+
+    def call():
+        with httpx.Client(base_url=srv.base_url, timeout=10) as c:
+            replies.append(post(c, "Ping", {}))
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert started.wait(10)
+    srv.runtime.begin_shutdown()  # what SIGTERM does: readiness first, then the listeners
+    srv.http.stop()
+    caller.join(10)
+    assert [r.status_code for r in replies] == [200]
+    with pytest.raises(httpx.TransportError):  # no longer listening
+        httpx.post(srv.base_url + PREFIX + "Ping", content=b"{}", headers=JSON, timeout=2)
+
+
+def test_ticket_events_and_sla_clocks_over_http(client):
+    """The SLA RPCs are on this face too: an admission, then events, then the clocks (GET)."""
+    ticket = {**ticket_json("SLA-1"), "createdAt": "2026-06-15T09:00:00Z"}  # NOW is 10:00
+    admitted = post(client, "CheckCoverage", {"ticket": ticket, "consume": True})
+    assert admitted.json()["admitted"] is True
+    events = post(client, "RecordTicketEvents", {"ticketId": "SLA-1", "events": [
+        {"id": "e1", "type": "agent_reply", "at": "2026-06-15T09:30:00Z"},
+        {"id": "e1", "type": "agent_reply", "at": "2026-06-15T09:30:00Z"},
+    ]})
+    assert events.status_code == 200, events.text
+    body = events.json()
+    assert [e["duplicate"] for e in body["events"]] == [False, True]
+    assert body["sla"]["ticketId"] == "SLA-1" and body["sla"]["eventCount"] == 1
+    message = base64.urlsafe_b64encode(b'{"ticketId": "SLA-1"}').decode().rstrip("=")
+    clocks = client.get(PREFIX + "GetTicketSla",
+                        params={"encoding": "json", "base64": "1", "message": message})
+    assert clocks.status_code == 200, clocks.text
+    by_metric = {c["metric"]: c for c in clocks.json()["sla"]["clocks"]}
+    assert by_metric["first_response"]["state"] == "CLOCK_STATE_MET"  # the reply met it
+    assert by_metric["resolution"]["state"] == "CLOCK_STATE_RUNNING"
+    missing = post(client, "GetTicketSla", {"ticketId": "never-admitted"})
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    assert missing.headers["entitle-field"] == "ticket_id"

@@ -50,7 +50,7 @@ def ticket_from_proto(msg: pb.Ticket, now: datetime) -> Ticket:
         customer_id=msg.customer_id,
         product=msg.product,
         priority=msg.priority,
-        created_at=instant(msg.created_at, "created_at") if msg.HasField("created_at") else now,
+        created_at=_instant_of(msg, "created_at", "created_at") or now,
         subject=msg.subject if msg.HasField("subject") else None,
         attributes=frozen_map(attributes),
         pauses=tuple(
