@@ -28,6 +28,7 @@ from entitle.server.faces.dashboard.chart import sla_timeline, usage_chart
 from entitle.server.faces.dashboard.render import environment, source
 from entitle.server.faces.http import sse, threads
 from entitle.server.faces.http.call import HttpCall
+from entitle.server.faces.http.status import HTTP_STATUS
 from entitle.server.runtime import Runtime
 from entitle.server.service.access import TokenFile
 from entitle.server.service.alertlog import KIND_VALUES
@@ -55,11 +56,6 @@ RENEWALS_PAGE = 100
 ALERTS_PAGE = 50
 MAX_FORM_BYTES = 64 * 1024
 WHATIF_TICKET = "what-if"
-HTTP_STATUS = {
-    Code.INVALID_ARGUMENT: 400, Code.NOT_FOUND: 404, Code.FAILED_PRECONDITION: 503,
-    Code.UNAVAILABLE: 503, Code.RESOURCE_EXHAUSTED: 503, Code.UNIMPLEMENTED: 501,
-    Code.DEADLINE_EXCEEDED: 504, Code.PERMISSION_DENIED: 403, Code.UNAUTHENTICATED: 401,
-}
 SECURITY_HEADERS = {
     "content-security-policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
