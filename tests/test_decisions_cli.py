@@ -125,6 +125,12 @@ def test_check_usage_file_changes_the_answer(monkeypatch, capsys, tmp_path):
         ({"created_at": "2026-06-12T13:00:00Z"}, "created_at"),
         ({"attributes": {"license_count": True}}, "attributes.license_count"),
         ({"colour": "red"}, "colour"),
+        # The same text rules as the server's (entitle.engine.text):
+        ({"customer_id": "glo\x00bex"}, "customer_id"),
+        ({"ticket_id": "T\t1"}, "ticket_id"),
+        ({"subject": "bell\x07"}, "subject"),
+        ({"attributes": {"tier": "a\x00"}}, "attributes.tier"),
+        ({"attributes": {"ti\ner": "gold"}}, "attributes"),
     ],
 )
 def test_check_names_the_bad_field(monkeypatch, capsys, change, field):

@@ -26,6 +26,7 @@ from entitle.server.service.pages import (
 from entitle.server.snapshots import NoPolicyLoaded, SnapshotHolder
 from entitle.server.store.base import redact
 from entitle.server.supervisor import reserve_port
+from entitle.v1 import entitle_pb2 as pb
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
@@ -203,14 +204,15 @@ class FakeContext:
 class Calls(EntitlementCalls):
     """An implementation whose `ping` misbehaves on request: the gRPC face maps what it raises."""
 
-    def __init__(self):  # no runtime: only ping is called
+    def __init__(self, mode: str = "ok"):  # no runtime: only ping is called
         self.ran = 0
+        self.mode = mode
 
     def ping(self, request, call):
         self.ran += 1
-        if request == "bad":
+        if self.mode == "bad":
             raise TicketError("priority", "unknown priority 'critical'")
-        if request == "boom":
+        if self.mode == "boom":
             raise ZeroDivisionError("secret detail")
         return "done"
 
@@ -218,22 +220,24 @@ class Calls(EntitlementCalls):
 def test_expired_deadline_starts_no_work():
     calls, context = Calls(), FakeContext(remaining=0.0)
     with pytest.raises(RuntimeError, match="aborted"):
-        EntitlementServicer(calls).Ping("ok", context)
+        EntitlementServicer(calls).Ping(pb.PingRequest(), context)
     assert calls.ran == 0 and context.aborted[0] == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert EntitlementServicer(Calls()).Ping("ok", FakeContext(remaining=None)) == "done"
+    answer = EntitlementServicer(Calls()).Ping(pb.PingRequest(), FakeContext(remaining=None))
+    assert answer == "done"
 
 
 def test_errors_become_statuses_without_leaking_internals(caplog):
-    servicer, context = EntitlementServicer(Calls()), FakeContext(remaining=5.0)
+    servicer, context = EntitlementServicer(Calls("bad")), FakeContext(remaining=5.0)
     with pytest.raises(RuntimeError):
-        servicer.Ping("bad", context)
+        servicer.Ping(pb.PingRequest(), context)
     assert context.aborted == (
         grpc.StatusCode.INVALID_ARGUMENT, "priority: unknown priority 'critical'"
     )
     assert dict(context.trailing)["entitle-field"] == "priority"
     context = FakeContext(remaining=5.0)
     with pytest.raises(RuntimeError):
-        servicer.Ping("boom", context)
+        servicer.calls.mode = "boom"
+        servicer.Ping(pb.PingRequest(), context)
     code, details = context.aborted
     assert code == grpc.StatusCode.INTERNAL and "secret" not in details
     error_id = details.split("error id ")[1].split(",")[0]

@@ -16,6 +16,9 @@ Semantics (the decision engine relies on them):
 - Positive minutes from a closed instant start counting at the next opening; zero
   minutes return the start instant itself, even when closed.
 - Every function takes aware datetimes in any zone and returns UTC-aware datetimes.
+- Time ends where datetime does (9999-12-31T23:59:59.999999Z, the Timestamp range's end
+  too): a due time past it is that last instant, and a local date past it (an instant late
+  in 9999 seen from a zone east of UTC) is the last date. Nothing raises near the ends.
 
 Pauses (SLA clocks, see docs/sla-clocks.md) are extra non-working time: a clock runs over
 the working intervals minus the union of its pauses (``[from, to)``, ``to`` None while
@@ -41,9 +44,11 @@ _MINUTE = timedelta(minutes=1)
 _SECOND = timedelta(seconds=1)
 _DAY = timedelta(days=1)
 
+FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)
+LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
+
 Interval = tuple[datetime, datetime]
 Pause = tuple[datetime, datetime | None]  # [from, to); to None: paused until further notice
-_END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def to_utc(at: datetime, name: str = "instant") -> datetime:
@@ -51,6 +56,31 @@ def to_utc(at: datetime, name: str = "instant") -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"{name} {at.isoformat()} has no UTC offset; pass an aware datetime")
     return at.astimezone(UTC)
+
+
+def local_date(at: datetime, zone: ZoneInfo | str) -> date:
+    """The date on the wall clock of `zone` at instant `at`, within the dates there are."""
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    try:
+        return at.astimezone(tz).date()
+    except OverflowError:  # within a day of the range's ends, seen across the date line
+        return date.max if at.year == datetime.max.year else date.min
+
+
+def later(at: datetime, delta: timedelta) -> datetime:
+    """`at + delta`, or the last instant there is when that lies past it."""
+    try:
+        return at + delta
+    except OverflowError:
+        return LAST_INSTANT
+
+
+def earlier(at: datetime, delta: timedelta) -> datetime:
+    """`at - delta`, or the first instant there is when that lies before it."""
+    try:
+        return at - delta
+    except OverflowError:
+        return FIRST_INSTANT
 
 
 def local_to_utc(local: datetime, zone: ZoneInfo | str, *, last: bool = False) -> datetime:
@@ -111,12 +141,19 @@ class _Schedule:
         midnight = datetime(d.year, d.month, d.day)
         out = []
         for start_min, end_min in self.cal.week[d.weekday()]:
-            start = local_to_utc(midnight + timedelta(minutes=start_min), self.zone)
-            end_local = midnight + timedelta(minutes=end_min)
-            # The later occurrence only when the interval's last moments are repeated: an
-            # end at the first repeated minute (02:00 on a 03:00 -> 02:00 night) is the first.
-            last = end_min < 1440 and _repeated(end_local - _SECOND, self.zone)
-            end = local_to_utc(end_local, self.zone, last=last)
+            try:
+                start = local_to_utc(midnight + timedelta(minutes=start_min), self.zone)
+            except OverflowError:  # past the end of time (the last day, west of UTC)
+                break
+            try:
+                end_local = midnight + timedelta(minutes=end_min)
+                # The later occurrence only when the interval's last moments are repeated:
+                # an end at the first repeated minute (02:00 on a 03:00 -> 02:00 night) is
+                # the first.
+                last = end_min < 1440 and _repeated(end_local - _SECOND, self.zone)
+                end = local_to_utc(end_local, self.zone, last=last)
+            except OverflowError:
+                end = LAST_INSTANT
             if end > start:
                 out.append((start, end))
         return tuple(out)
@@ -130,13 +167,13 @@ def _schedule(cal: Calendar) -> _Schedule:
 def _intervals(sched: _Schedule, at: datetime, last_day: date | None = None) -> Iterator[Interval]:
     """Disjoint UTC working intervals in time order, from the one containing `at` (or next).
 
-    Without `last_day` the stream is endless; it raises ValueError after SEARCH_DAYS
+    Without `last_day` the stream runs to the end of time; it raises ValueError after SEARCH_DAYS
     consecutive closed days, so a calendar that never opens cannot loop forever.
     """
     if not sched.has_hours:
         raise ValueError(f"calendar {sched.cal.id!r} has no working hours on any weekday")
     # Intervals of earlier local dates end by this date's first instant, so none contains `at`.
-    day = at.astimezone(sched.zone).date()
+    day = local_date(at, sched.zone)
     prev_end: datetime | None = None
     closed_days = 0
     while last_day is None or day <= last_day:
@@ -159,6 +196,8 @@ def _intervals(sched: _Schedule, at: datetime, last_day: date | None = None) -> 
             prev_end = end
             if end > at:
                 yield start, end
+        if day == date.max:  # the end of time: nothing opens after it
+            return
         day += _DAY
 
 
@@ -203,7 +242,7 @@ def _minus(intervals: Iterable[Interval], pauses: tuple[Pause, ...]) -> Iterator
 def _running(calendar: Calendar | None, at: datetime, pauses: Iterable[Pause],
              last_day: date | None = None) -> Iterator[Interval]:
     """Intervals in which a clock runs, from the one containing `at` (or next)."""
-    base = ([(at, _END_OF_TIME)] if calendar is None
+    base = ([(at, LAST_INSTANT)] if calendar is None
             else _intervals(_schedule(calendar), at, last_day))
     merged = merge_pauses(pauses)
     if not merged:
@@ -233,9 +272,11 @@ def clock_progress(calendar: Calendar | None, start: datetime, amounts: Sequence
                    pauses: Iterable[Pause] = (), *, until: datetime | None = None,
                    ) -> tuple[list[datetime | None], float]:
     """One walk of a clock started at `start`: the instant it has run each of `amounts`
-    (ascending; None when an open pause stops it first), and the minutes it ran by `until`
-    (0 without one). Its warning thresholds, due time and elapsed time at once."""
+    (ascending; None when an open pause stops it first, the last instant there is when the
+    end of time does), and the minutes it ran by `until` (0 without one). Its warning
+    thresholds, due time and elapsed time at once."""
     at = to_utc(start, "start")
+    pauses = tuple(pauses)  # read twice: the walk, and why it ended
     for minutes in amounts:
         if not math.isfinite(minutes) or minutes < 0:
             raise ValueError(f"business minutes must be a finite number >= 0, got {minutes!r}")
@@ -249,7 +290,9 @@ def clock_progress(calendar: Calendar | None, start: datetime, amounts: Sequence
         return out, 0.0
     last_day = None
     if not pending and calendar is not None:  # only minutes by `stop`: a bounded walk
-        last_day = stop.astimezone(_schedule(calendar).zone).date() + _DAY
+        last_day = local_date(stop, _schedule(calendar).zone)
+        if last_day < date.max:
+            last_day += _DAY
     ran = timedelta(0)  # clock time before the current interval
     for begin, end in _running(calendar, at, pauses, last_day):
         begin = max(begin, at)
@@ -263,6 +306,9 @@ def clock_progress(calendar: Calendar | None, start: datetime, amounts: Sequence
             break
     if ran_by_stop is None:  # the walk ended first (an open pause, or the bounded days)
         ran_by_stop = ran
+    if pending and not any(b is None for _, b in merge_pauses(pauses)):
+        # No open pause stopped the walk: it reached the end of time.
+        out, pending = out + [LAST_INSTANT] * len(pending), []
     return out + [None] * len(pending), ran_by_stop / _MINUTE
 
 
@@ -283,13 +329,13 @@ def next_opening(cal: Calendar, at: datetime) -> datetime:
     at = to_utc(at, "at")
     for begin, _end in _intervals(_schedule(cal), at):
         return max(begin, at)
-    raise AssertionError("unreachable: the interval stream is endless")  # pragma: no cover
+    return LAST_INSTANT  # the stream ends only at the end of time
 
 
 def due_at(target: TargetSpec, calendars: Mapping[str, Calendar], created_at: datetime) -> datetime:
     """When `target` falls due for a ticket created at `created_at`, on its own clock."""
     if target.clock == "calendar":
-        return to_utc(created_at, "created_at") + timedelta(minutes=target.minutes)
+        return later(to_utc(created_at, "created_at"), timedelta(minutes=target.minutes))
     if target.calendar_id is None:
         raise ValueError(f"business-time target {target.metric!r} names no calendar")
     cal = calendars.get(target.calendar_id)

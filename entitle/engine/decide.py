@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from entitle.engine.calendars import local_date
 from entitle.engine.clocks import ClockState, History, clocks_at, ordered_events
 from entitle.engine.durations import format_minutes
 from entitle.engine.model import Contract, Plan, Policy, TargetSpec
@@ -307,10 +308,10 @@ def _figures(q: Quota) -> str:
 def _period_text(q: Quota, tz: str) -> str:
     """The period in the contract's local dates; its end is exclusive."""
     zone = ZoneInfo(tz)
-    start = q.period_start.astimezone(zone).date().isoformat()
+    start = local_date(q.period_start, zone).isoformat()
     if q.period_end is None:
         return f"since {start}"
-    return f"in the period from {start} until {q.period_end.astimezone(zone).date().isoformat()}"
+    return f"in the period from {start} until {local_date(q.period_end, zone).isoformat()}"
 
 
 def _warnings(plan: Plan, contract: Contract, quota: Quota, at: datetime) -> tuple[str, ...]:

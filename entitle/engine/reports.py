@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from entitle.engine.calendars import earlier, later
 from entitle.engine.decide import UsageView, quota_for, quotas_for
 from entitle.engine.model import Contract, Policy
 from entitle.engine.periods import lifecycle
@@ -88,7 +89,7 @@ def _renews(candidate: Contract, contract: Contract) -> bool:
         return False
     return (
         candidate.customer == contract.customer
-        and candidate.start_at >= contract.end_at - RENEWAL_LEAD
+        and candidate.start_at >= earlier(contract.end_at, RENEWAL_LEAD)
         and (candidate.end_at is None or candidate.end_at > contract.end_at)
         and _covers_all_of(candidate, contract)
     )
@@ -110,7 +111,7 @@ RENEWAL_COLUMNS = (
 
 def ending_within(policy: Policy, at: datetime, within: timedelta) -> list[Contract]:
     """Contracts whose end falls in [at, at + within), soonest first (then by id)."""
-    horizon = at + within
+    horizon = later(at, within)  # `--now` late in 9999: to the end of time
     return sorted(
         (c for c in policy.contracts.values()
          if c.end_at is not None and at <= c.end_at < horizon),

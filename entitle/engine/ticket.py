@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from entitle.engine.model import PRIORITIES, frozen_map
+from entitle.engine.text import TextKind, text_problem
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_FUTURE_SKEW = timedelta(days=1)
 MAX_TEXT = 1024
 MAX_SUBJECT = 16 * 1024
 MAX_ATTRIBUTES = 64
+MAX_ATTRIBUTE_KEY = 128
 MAX_EVENTS = 10_000  # history entries (events or pauses) one ticket may carry
 HISTORY_FIELDS = ("pauses", "first_response_at", "resolved_at", "events")
 TICKET_FIELDS = (
@@ -80,9 +82,15 @@ def _text(name: str, value: object, limit: int = MAX_TEXT) -> str:
         raise TicketError(name, "is required")
     if not isinstance(value, str):
         raise TicketError(name, f"must be a string, got {type(value).__name__}")
-    if len(value) > limit:
-        raise TicketError(name, f"is longer than {limit} characters")
+    _check_text(name, value, TextKind.IDENTIFIER, limit)
     return value
+
+
+def _check_text(name: str, value: str, kind: TextKind, limit: int = MAX_TEXT) -> None:
+    """Length and characters (engine.text): the same rule for every interface and store."""
+    problem = text_problem(value, kind, limit)
+    if problem is not None:
+        raise TicketError(name, problem)
 
 
 def parse_instant(name: str, value: object) -> datetime:
@@ -124,20 +132,22 @@ def check_ticket(ticket: Ticket, now: datetime) -> Ticket:
         raise TicketError(
             "created_at", f"{created.isoformat()} is more than a day after now ({now.isoformat()})"
         )
-    if ticket.subject is not None and len(ticket.subject) > MAX_SUBJECT:
-        raise TicketError("subject", f"is longer than {MAX_SUBJECT} characters")
+    if ticket.subject is not None:
+        _check_text("subject", ticket.subject, TextKind.FREE_TEXT, MAX_SUBJECT)
     if len(ticket.attributes) > MAX_ATTRIBUTES:
         raise TicketError("attributes", f"has more than {MAX_ATTRIBUTES} entries")
     for key, value in ticket.attributes.items():
         where = f"attributes.{key}"
-        if not key or len(key) > 128:
-            raise TicketError("attributes", "keys must be 1-128 characters")
+        if not key or len(key) > MAX_ATTRIBUTE_KEY:
+            raise TicketError("attributes", f"keys must be 1-{MAX_ATTRIBUTE_KEY} characters")
+        if (problem := text_problem(key, TextKind.IDENTIFIER, MAX_ATTRIBUTE_KEY)) is not None:
+            raise TicketError("attributes", f"key {key[:40]!a} {problem}")
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise TicketError(where, "must be a string or a number")
         if isinstance(value, float) and not math.isfinite(value):
             raise TicketError(where, "must be a finite number")
-        if isinstance(value, str) and len(value) > MAX_TEXT:
-            raise TicketError(where, f"is longer than {MAX_TEXT} characters")
+        if isinstance(value, str):
+            _check_text(where, value, TextKind.FREE_TEXT)
     _check_history(ticket)
     return ticket
 

@@ -16,7 +16,7 @@ from entitle.engine.clocks import History
 from entitle.engine.decide import quota_for
 from entitle.engine.model import Contract, Policy
 from entitle.engine.periods import lifecycle, period_at, period_key
-from entitle.engine.ticket import EARLIEST, MAX_FUTURE_SKEW, MAX_TEXT, TicketError
+from entitle.engine.ticket import MAX_FUTURE_SKEW, TicketError
 from entitle.server import metrics
 from entitle.server.logs import REQUEST_ID
 from entitle.server.reload import APPLIED
@@ -24,6 +24,7 @@ from entitle.server.runtime import Runtime
 from entitle.server.service.admission import check_coverage
 from entitle.server.service.alertlog import AlertService, kinds_in
 from entitle.server.service.contracts import ContractFilter, contract_status, select_contracts
+from entitle.server.service.edge import check_request
 from entitle.server.service.failures import (
     Code,
     Failure,
@@ -56,25 +57,21 @@ STATES = {value: name for name, value in LIFECYCLES.items()}
 MAX_RECORD_AMOUNT = 1_000_000
 
 
-def _text(field: str, value: str, *, required: bool = True) -> str:
-    if required and not value:
+def _required(field: str, value: str) -> str:
+    """A string the call needs (its characters and length were checked at the edge)."""
+    if not value:
         raise invalid(field, "is required")
-    if len(value) > MAX_TEXT:
-        raise invalid(field, f"is longer than {MAX_TEXT} characters")
     return value
 
 
 def _optional_instant(msg, name: str, default: datetime | None) -> datetime | None:
-    """A request's instant, or `default` when unset; before 2000 is as absurd as for tickets."""
+    """A request's instant, or `default` when unset (its range was checked at the edge)."""
     if not msg.HasField(name):
         return default
     try:
-        at = instant(getattr(msg, name), name)
+        return instant(getattr(msg, name), name)
     except TicketError as exc:
         raise ticket_failure(exc) from None
-    if at < EARLIEST:
-        raise invalid(name, f"{at.isoformat()} is before {EARLIEST.date()}")
-    return at
 
 
 class Call(Protocol):
@@ -176,13 +173,13 @@ class EntitlementCalls:
 
     def record_usage(self, request, call: Call):
         now = self.clock.now()
-        ticket_id = _text("ticket_id", request.ticket_id)
-        key = _text("idempotency_key", request.idempotency_key)
+        ticket_id = _required("ticket_id", request.ticket_id)
+        key = _required("idempotency_key", request.idempotency_key)
         amount = request.amount
         if not math.isfinite(amount) or not 0 < amount <= MAX_RECORD_AMOUNT:
             limit = f"{MAX_RECORD_AMOUNT:,}"
             raise invalid("amount", f"must be greater than 0 and at most {limit}, got {amount!r}")
-        unit = _text("unit", request.unit)
+        unit = _required("unit", request.unit)
         at = _optional_instant(request, "recorded_at", now)
         if at > now + MAX_FUTURE_SKEW:
             raise invalid("recorded_at", f"{at.isoformat()} is more than a day after server time")
@@ -231,7 +228,7 @@ class EntitlementCalls:
     def _charged_contract(self, policy: Policy, ticket_id: str, contract_id: str) -> Contract:
         """The contract named, else the one the ticket was admitted on or last recorded on."""
         if contract_id:
-            contract = policy.contracts.get(_text("contract_id", contract_id))
+            contract = policy.contracts.get(contract_id)
             if contract is None:
                 raise not_found("contract_id", f"no contract {contract_id!r} in the policy")
             return contract
@@ -251,8 +248,8 @@ class EntitlementCalls:
         return contract
 
     def release_usage(self, request, call: Call):
-        ticket_id = _text("ticket_id", request.ticket_id)
-        reason = _text("reason", request.reason, required=False)
+        ticket_id = _required("ticket_id", request.ticket_id)
+        reason = request.reason
         if self.store.ticket_usage(ticket_id) is None:
             raise not_found("ticket_id", f"the ledger has no usage of ticket {ticket_id!r}")
         released = self.store.release(ticket_id, reason=reason, at=self.clock.now())
@@ -271,7 +268,7 @@ class EntitlementCalls:
         )
 
     def get_contract_status(self, request, call: Call):
-        contract_id = _text("contract_id", request.contract_id)
+        contract_id = _required("contract_id", request.contract_id)
         at = _optional_instant(request, "at", self.clock.now())
         with self.runtime.holder.lease() as snapshot:
             policy = snapshot.policy
@@ -285,13 +282,11 @@ class EntitlementCalls:
 
     def list_contracts(self, request, call: Call):
         at = _optional_instant(request, "at", self.clock.now())
-        if request.lifecycle not in STATES and request.lifecycle != pb.LIFECYCLE_UNSPECIFIED:
-            raise invalid("lifecycle", f"unknown lifecycle {request.lifecycle}")
         where = ContractFilter(
-            customer_id=_text("customer_id", request.customer_id, required=False),
-            state=STATES.get(request.lifecycle, ""),
-            plan_id=_text("plan_id", request.plan_id, required=False),
-            product=_text("product", request.product, required=False),
+            customer_id=request.customer_id,
+            state=STATES.get(request.lifecycle, ""),  # UNSPECIFIED (0): every lifecycle
+            plan_id=request.plan_id,
+            product=request.product,
             ends_before=_optional_instant(request, "ends_before", None),
         )
         try:
@@ -350,12 +345,12 @@ class EntitlementCalls:
 
     def record_ticket_events(self, request, call: Call):
         now = self.clock.now()
-        ticket_id = _text("ticket_id", request.ticket_id)
+        ticket_id = _required("ticket_id", request.ticket_id)
         return record_ticket_events(self._sla_clocks(), self.store, request, now, ticket_id,
                                     self.runtime.alert_bus)
 
     def get_ticket_sla(self, request, call: Call):
-        ticket_id = _text("ticket_id", request.ticket_id)
+        ticket_id = _required("ticket_id", request.ticket_id)
         now = self.clock.now()
         at = _optional_instant(request, "at", now)
         return get_ticket_sla(self._sla_clocks(), self.store, ticket_id, at, now)
@@ -379,6 +374,7 @@ class EntitlementCalls:
         if remaining is not None and remaining <= 0:
             raise Failure(Code.DEADLINE_EXCEEDED, "deadline expired before start")
         try:
+            check_request(request)
             return getattr(self, implementation_name(rpc_name))(request, call)
         except Exception as exc:
             raise classify(exc) from None
@@ -391,6 +387,7 @@ class EntitlementCalls:
         """handle_stream, with the request checked now: a bad one raises its Failure here, so
         a face whose status goes out with the first byte (Server-Sent Events) can answer it."""
         try:
+            check_request(request)
             messages = getattr(self, implementation_name(rpc_name))(request, call)
         except Exception as exc:
             raise classify(exc) from None
@@ -409,8 +406,6 @@ class EntitlementCalls:
             kinds_in(f.kinds)
         except ValueError as exc:
             raise invalid("filter.kinds", str(exc)) from None
-        _text("filter.customer_id", f.customer_id, required=False)
-        _text("filter.contract_id", f.contract_id, required=False)
 
     def watch_alerts(self, request, call: Call):
         service = self._alert_service()

@@ -15,7 +15,7 @@ from entitle.engine.ticket import TicketError
 from entitle.server.logs import get_logger
 from entitle.server.service.admission import AdmissionContention
 from entitle.server.snapshots import NoPolicyLoaded
-from entitle.server.store import StoreUnavailable
+from entitle.server.store import StoreError, StoreUnavailable, ValueNotStorable
 
 MAX_MESSAGE_CHARS = 2000
 
@@ -83,9 +83,14 @@ def classify(exc: BaseException) -> Failure:
             Code.FAILED_PRECONDITION,
             "no valid policy bundle is loaded; see ServerInfo.last_reload_error",
         )
-    if isinstance(exc, StoreUnavailable):
+    if isinstance(exc, StoreUnavailable | StoreError):  # StoreError: e.g. closed on shutdown
         get_logger().error("store unavailable", exc_info=exc)
         return Failure(Code.UNAVAILABLE, "the usage store is unavailable; retry")
+    if isinstance(exc, ValueNotStorable):  # the edge lets none through: a gap to close there
+        get_logger().warning("request value the store cannot hold", exc_info=exc)
+        return Failure(
+            Code.INVALID_ARGUMENT, f"the request holds a value the usage store cannot keep ({exc})"
+        )
     if isinstance(exc, AdmissionContention):
         return Failure(Code.ABORTED, str(exc))
     if isinstance(exc, WatchersExhausted):

@@ -15,6 +15,7 @@ from entitle.server.store.base import (
     StoreUnavailable,
     TicketUsage,
     UsageChange,
+    ValueNotStorable,
     redact,
 )
 from entitle.server.store.migrations import check_readable
@@ -38,6 +39,7 @@ __all__ = [
     "StoredAlert",
     "TicketUsage",
     "UsageChange",
+    "ValueNotStorable",
     "check_store",
     "open_store",
     "server_pool_size",

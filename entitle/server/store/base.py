@@ -29,6 +29,11 @@ class StoreUnavailable(RuntimeError):
     """The database did not answer (down, locked too long): the call may be retried."""
 
 
+class ValueNotStorable(ValueError):
+    """The database cannot hold a value the call passed (NUL in PostgreSQL text, an integer
+    past 64 bits, text that is not Unicode): the caller's data is at fault, not the store."""
+
+
 @dataclass(frozen=True)
 class TicketUsage:
     """What the ledger holds for a ticket: its admission (if any) and its recorded usage."""

@@ -30,6 +30,8 @@ class PostgresStore(SqlStore):
 
     backend = "postgresql"
     unavailable = (psycopg.OperationalError, PoolTimeout)
+    # NUL in text, a number out of a column's range, text the encoding cannot hold.
+    not_storable = (psycopg.DataError, OverflowError, UnicodeEncodeError)
 
     def __init__(self, url: str, pool: ConnectionPool):
         self.url = url

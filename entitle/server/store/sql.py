@@ -24,6 +24,7 @@ from entitle.server.store.base import (
     StoreUnavailable,
     TicketUsage,
     UsageChange,
+    ValueNotStorable,
     from_text,
     to_text,
 )
@@ -68,6 +69,9 @@ class SqlStore(ClockLedger):
 
     backend = "sql"
     unavailable: tuple[type[BaseException], ...] = ()  # database errors a caller may retry
+    # Driver errors about a value the database cannot hold (checked before `unavailable`,
+    # which may include their base classes): ValueNotStorable, never retried.
+    not_storable: tuple[type[BaseException], ...] = (OverflowError, UnicodeEncodeError)
 
     # -- what a backend provides ------------------------------------------------------------
     def _transaction(self, write: bool) -> AbstractContextManager[Tx]:
@@ -104,6 +108,8 @@ class SqlStore(ClockLedger):
                 return result
             except _Abort as abort:
                 return abort.result  # type: ignore[return-value]
+            except self.not_storable as exc:
+                raise self._refusal(exc) from exc
             except self.unavailable as exc:
                 # A server restart or failover must not fail the calls that notice it.
                 # A lost connection: the server rolled the transaction back -- unless it broke
@@ -128,6 +134,9 @@ class SqlStore(ClockLedger):
                     count_store_error(self.backend)
                     raise StoreUnavailable(f"{self.backend} store busy: {exc}") from exc
                 time.sleep(0.01 * 2 ** (attempt - 1))
+
+    def _refusal(self, exc: BaseException) -> ValueNotStorable:
+        return ValueNotStorable(f"the {self.backend} store cannot hold a value: {exc}")
 
     def _read_one(self, sql: str, params: tuple = ()) -> tuple | None:
         return self._run(lambda tx: tx.one(sql, params), write=False)

@@ -21,6 +21,8 @@ class SqliteStore(SqlStore):
 
     backend = "sqlite"
     unavailable = (sqlite3.DatabaseError,)
+    # An int past 64 bits, a lone surrogate, a string or blob past SQLite's limits.
+    not_storable = (OverflowError, UnicodeEncodeError, sqlite3.DataError)
 
     def __init__(self, path: str, *, read_only: bool = False):
         self.path = path
@@ -85,6 +87,8 @@ class SqliteStore(SqlStore):
         """The hot read (usage per decision): one statement, no transaction machinery."""
         try:
             return self._connection().execute(sql, params).fetchone()
+        except self.not_storable as exc:
+            raise self._refusal(exc) from exc
         except sqlite3.DatabaseError as exc:
             if self._retryable(exc):
                 return super()._read_one(sql, params)
