@@ -12,9 +12,13 @@ application/grpc, te: trailers, a length-prefixed request body):
 then CheckCoverage reads paced at half their saturated rate (latency without queueing),
 then measures true distinct admissions (consume=true, a new ticket id each call, one
 ledger write each) with a Python gRPC load generator in several processes, since h2load
-sends one fixed body, against Ping driven by that same generator. Prints req/s, p50/p99
-latency, the server's CPU per call (its processes' CPU time over the calls: independent
-of other load on the machine) and the CheckCoverage/Ping ratios of both.
+sends one fixed body, against Ping driven by that same generator: on one counter row (Acme's
+unlimited backup contract, a hot row), spread over many contracts, and paced at half the
+saturated rate (latency without queueing). Then, with the server stopped, the storage's own
+limit on the same database (bench/storage_limit.py: only the SQL of one admission per
+transaction, same concurrency), hot and spread. Prints req/s, p50/p99 latency, the server's
+CPU per call (its processes' CPU time over the calls: independent of other load on the
+machine), the CheckCoverage/Ping ratios and entitle's admissions / the storage's limit.
 
     bench/run_grpc_bench.sh            # installs h2load if missing, then runs this
 """
@@ -41,6 +45,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import grpc
+import storage_limit
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from entitle.server.config import FAKE_NOW_ENV
@@ -58,6 +63,21 @@ READ_TICKET = dict(customer_id="initech", product="analytics", priority="high",
 # Acme's backup contract is unlimited: admissions never run out during a long run.
 ADMIT_TICKET = dict(customer_id="acme", product="backup", priority="urgent",
                     subject="Restore job hangs", license=10)
+SPREAD_CONTRACTS = 1000  # Acme branches, each its own unlimited backup contract (no hot row)
+SPREAD = "spread"
+
+
+def bench_bundle(work: Path) -> Path:
+    """The example bundle plus SPREAD_CONTRACTS contracts for the spread admissions."""
+    bundle = work / "policies"
+    shutil.copytree(REPO / "policies", bundle)
+    (bundle / "contracts" / "bench-branches.yaml").write_text("---\n".join(
+        f"kind: Contract\nid: acme-branch-{k}\ncustomer: acme-branch-{k}\n"
+        "plan: backup-unlimited\nproducts: [backup]\nstart: 2026-01-01\nend: 2027-01-01\n"
+        "timezone: Europe/Berlin\n"
+        for k in range(SPREAD_CONTRACTS)
+    ))
+    return bundle
 
 
 def ticket_msg(ticket_id: str, spec: dict) -> pb.Ticket:
@@ -110,12 +130,13 @@ def free_port() -> int:
 
 
 def start_server(
-    store: str, port: int, workers: int, log: Path, http_port: int | None = None
+    store: str, port: int, workers: int, log: Path, policies: Path = REPO / "policies",
+    http_port: int | None = None,
 ) -> subprocess.Popen:
     """`entitle serve` on `port` (gRPC) and `http_port` (HTTP; None: no HTTP listener)."""
     http = ["--http", f"127.0.0.1:{http_port}"] if http_port else ["--no-http"]
     cmd = [
-        sys.executable, "-m", "entitle", "serve", "--policies", str(REPO / "policies"),
+        sys.executable, "-m", "entitle", "serve", "--policies", str(policies),
         "--store", store, "--listen", f"127.0.0.1:{port}", "--workers", str(workers),
         "--reload-interval", "0", "--log-level", "warning", *http,
     ]
@@ -211,9 +232,11 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def _admit_worker(port: int, prefix: str, threads: int, seconds: float, queue,
-                  ping: bool = False) -> None:
+                  ping: bool = False, spread: int = 0, rate: float = 0.0) -> None:
     """One load process: `threads` callers each admitting new tickets (or pinging, for the
-    baseline with the same generator) until time is up."""
+    baseline with the same generator) until time is up; with `spread`, over that many
+    contracts; with `rate`, each caller sends `rate` calls per second (on schedule, sooner
+    only to catch up), otherwise the next as soon as the last returned."""
     import threading
 
     latencies: list[float] = []
@@ -226,11 +249,18 @@ def _admit_worker(port: int, prefix: str, threads: int, seconds: float, queue,
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             stub = entitle_pb2_grpc.EntitlementServiceStub(ch)
             i = 0
+            due = time.monotonic() + (n / threads / rate if rate else 0.0)
             while time.monotonic() < stop_at:
                 i += 1
+                spec = ADMIT_TICKET
+                if spread:
+                    spec = {**spec, "customer_id": f"acme-branch-{(n * 7919 + i) % spread}"}
                 request = pb.CheckCoverageRequest(
-                    ticket=ticket_msg(f"{prefix}-{n}-{i}", ADMIT_TICKET), consume=True
+                    ticket=ticket_msg(f"{prefix}-{n}-{i}", spec), consume=True
                 )
+                if rate:
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    due += 1.0 / rate
                 t0 = time.perf_counter()
                 try:
                     if ping:
@@ -256,14 +286,17 @@ def _admit_worker(port: int, prefix: str, threads: int, seconds: float, queue,
 
 
 def run_admissions(port: int, args, backend: str, server: subprocess.Popen,
-                   ping: bool = False) -> Result:
+                   ping: bool = False, spread: int = 0, rps: float = 0.0) -> Result:
+    """Saturating (each stream calls again once answered), or paced at `rps` in all."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     per = max(1, args.streams // args.load_processes)
     prefix = f"adm-{backend}-{os.getpid()}-{time.time_ns()}"
+    rate = rps / (per * args.load_processes)
     procs = [
         ctx.Process(target=_admit_worker,
-                    args=(port, f"{prefix}-{p}", per, args.duration, queue, ping))
+                    args=(port, f"{prefix}-{p}", per, args.duration, queue, ping, spread,
+                          rate))
         for p in range(args.load_processes)
     ]
     t0, cpu_before = time.monotonic(), server_cpu(server)
@@ -279,6 +312,10 @@ def run_admissions(port: int, args, backend: str, server: subprocess.Popen,
     elapsed, cpu_used = time.monotonic() - t0, server_cpu(server) - cpu_before
     latencies.sort()
     name = "Ping" if ping else "CheckCoverage consume=true, distinct tickets"
+    if spread:
+        name += f", {spread} contracts"
+    if rps:
+        name += f" at {args.paced:.0%} load"
     return Result(backend, name, "python-grpc",
                   len(latencies), failed, len(latencies) / min(elapsed, args.duration + 5),
                   _pct(latencies, 50), _pct(latencies, 99),
@@ -296,9 +333,16 @@ def fresh_pg_database(admin_url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def bench_backend(backend: str, store: str, args, work: Path) -> list[Result]:
+def drop_pg_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def bench_backend(backend: str, store: str, args, work: Path, bundle: Path) -> list[Result]:
     port = free_port()
-    proc = start_server(store, port, args.workers, work / f"server-{backend}.log")
+    proc = start_server(store, port, args.workers, work / f"server-{backend}.log", bundle)
     bodies = {
         "Ping": ("Ping", grpc_frame(pb.PingRequest()), pb.PingResponse),
         "CheckCoverage read": (
@@ -318,7 +362,7 @@ def bench_backend(backend: str, store: str, args, work: Path) -> list[Result]:
     try:
         for method, body, reply_type in bodies.values():
             check_body(port, method, body, reply_type)
-        for _ in range(args.rounds):
+        for _ in range(0 if args.admissions_only else args.rounds):
             for name, (method, body, _) in bodies.items():
                 slug = re.sub(r"\W+", "-", name).strip("-").lower()
                 r = run_h2load(port, method, body, args, work, backend, slug, server=proc)
@@ -327,21 +371,36 @@ def bench_backend(backend: str, store: str, args, work: Path) -> list[Result]:
                 print(_row(r), flush=True)
         # Latency at a load the server can carry: half the saturated read throughput, up to
         # the same 50 streams. Saturated latency is queueing (Little's law: streams / rate).
-        saturated = statistics.median(
-            r.rps for r in results if r.name == "CheckCoverage read"
-        )
-        method, body, _ = bodies["CheckCoverage read"]
-        r = run_h2load(port, method, body, args, work, backend, "paced",
-                       rps=saturated * args.paced, server=proc)
-        r.name = f"CheckCoverage read at {args.paced:.0%} load"
-        results.append(r)
-        print(_row(r), flush=True)
+        if not args.admissions_only:
+            saturated = statistics.median(
+                r.rps for r in results if r.name == "CheckCoverage read"
+            )
+            method, body, _ = bodies["CheckCoverage read"]
+            r = run_h2load(port, method, body, args, work, backend, "paced",
+                           rps=saturated * args.paced, server=proc)
+            r.name = f"CheckCoverage read at {args.paced:.0%} load"
+            results.append(r)
+            print(_row(r), flush=True)
         for ping in (True, False):  # the same generator's empty-RPC baseline, then admissions
             r = run_admissions(port, args, backend, proc, ping=ping)
             results.append(r)
             print(_row(r), flush=True)
+        r = run_admissions(port, args, backend, proc, rps=results[-1].rps * args.paced)
+        results.append(r)
+        print(_row(r), flush=True)
+        r = run_admissions(port, args, backend, proc, spread=SPREAD_CONTRACTS)
+        results.append(r)
+        print(_row(r), flush=True)
     finally:
         stop_server(proc)
+    for case in ("hot", SPREAD):  # the storage alone, on the same database, right after
+        limit = storage_limit.measure(store, case=case, streams=args.streams,
+                                      processes=args.load_processes, seconds=args.duration,
+                                      contracts=SPREAD_CONTRACTS)
+        r = Result(backend, f"storage limit, {case}", "storage", limit.admissions, 0,
+                   limit.rps, limit.p50_ms, limit.p99_ms)
+        results.append(r)
+        print(_row(r), flush=True)
     return results
 
 
@@ -366,20 +425,27 @@ def summarize(results: list[Result]) -> dict:
                 "p99_ms": statistics.median(r.p99_ms for r in runs),
                 "cpu_us": statistics.median(r.cpu_us for r in runs),
             }
-        ping, ping_cpu = rows["Ping"]["rps"], rows["Ping"]["cpu_us"]
-        read, dup = rows["CheckCoverage read"], rows["CheckCoverage consume=true, duplicate"]
-        out[backend] = {
-            "rows": rows,
-            "ratio_read_to_ping": read["rps"] / ping,
-            "ratio_duplicate_to_ping": dup["rps"] / ping,
-            "cpu_ratio_ping_to_read": ping_cpu / read["cpu_us"],
-            "cpu_ratio_ping_to_duplicate": ping_cpu / dup["cpu_us"],
-        }
+        out[backend] = {"rows": rows}
+        if "Ping" in rows:
+            ping, ping_cpu = rows["Ping"]["rps"], rows["Ping"]["cpu_us"]
+            read, dup = rows["CheckCoverage read"], rows["CheckCoverage consume=true, duplicate"]
+            out[backend] |= {
+                "ratio_read_to_ping": read["rps"] / ping,
+                "ratio_duplicate_to_ping": dup["rps"] / ping,
+                "cpu_ratio_ping_to_read": ping_cpu / read["cpu_us"],
+                "cpu_ratio_ping_to_duplicate": ping_cpu / dup["cpu_us"],
+            }
         admit = rows.get("CheckCoverage consume=true, distinct tickets (python-grpc)")
         py_ping = rows.get("Ping (python-grpc)")
         if admit and py_ping:
             out[backend]["ratio_admission_to_ping_python"] = admit["rps"] / py_ping["rps"]
             out[backend]["cpu_ratio_ping_to_admission"] = py_ping["cpu_us"] / admit["cpu_us"]
+        spread = rows.get(f"CheckCoverage consume=true, distinct tickets, {SPREAD_CONTRACTS} "
+                          "contracts (python-grpc)")
+        for case, entitle in (("hot", admit), (SPREAD, spread)):
+            limit = rows.get(f"storage limit, {case} (storage)")
+            if entitle and limit:
+                out[backend][f"ratio_admission_to_storage_{case}"] = entitle["rps"] / limit["rps"]
     return out
 
 
@@ -400,6 +466,8 @@ def main() -> int:
     p.add_argument("--load-processes", type=int, default=2,
                    help="processes of the Python admission load generator")
     p.add_argument("--h2load", default=shutil.which("h2load") or "h2load")
+    p.add_argument("--admissions-only", action="store_true",
+                   help="only the Python generator's rows (Ping, admissions) and the storage")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args()
     if not shutil.which(args.h2load):
@@ -413,25 +481,37 @@ def main() -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="entitle-grpc-bench-") as tmp:
         work = Path(tmp)
+        bundle = bench_bundle(work)
         for backend in args.backends.split(","):
             if backend == "sqlite":
                 store = f"sqlite:///{work / 'bench.db'}"
+                results += bench_backend(backend, store, args, work, bundle)
             elif backend == "postgresql":
-                store = fresh_pg_database(args.pg_url, "entitle_bench")
+                name = f"entitle_bench_{os.getpid()}"  # runs of others on the server are safe
+                store = fresh_pg_database(args.pg_url, name)
+                try:
+                    results += bench_backend(backend, store, args, work, bundle)
+                finally:
+                    drop_pg_database(args.pg_url, name)
             else:
                 raise SystemExit(f"unknown backend {backend!r}")
-            results += bench_backend(backend, store, args, work)
     summary = summarize(results)
     print()
     for backend, s in summary.items():
-        print(f"{backend}: throughput CheckCoverage read / Ping = {s['ratio_read_to_ping']:.2f}; "
-              f"duplicate admission / Ping = {s['ratio_duplicate_to_ping']:.2f}; "
-              f"server CPU per call Ping / read = {s['cpu_ratio_ping_to_read']:.2f}, "
-              f"Ping / duplicate = {s['cpu_ratio_ping_to_duplicate']:.2f}")
+        if "ratio_read_to_ping" in s:
+            print(f"{backend}: throughput CheckCoverage read / Ping = "
+                  f"{s['ratio_read_to_ping']:.2f}; duplicate admission / Ping = "
+                  f"{s['ratio_duplicate_to_ping']:.2f}; server CPU per call Ping / read = "
+                  f"{s['cpu_ratio_ping_to_read']:.2f}, Ping / duplicate = "
+                  f"{s['cpu_ratio_ping_to_duplicate']:.2f}")
         if "ratio_admission_to_ping_python" in s:
             print(f"{backend}: distinct admissions / Ping (same Python generator) = "
                   f"{s['ratio_admission_to_ping_python']:.2f}; server CPU per call Ping / "
                   f"admission = {s['cpu_ratio_ping_to_admission']:.2f}")
+        for case in ("hot", SPREAD):
+            if f"ratio_admission_to_storage_{case}" in s:
+                print(f"{backend}: distinct admissions / storage limit, {case} = "
+                      f"{s[f'ratio_admission_to_storage_{case}']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(
             {"args": vars(args) | {"json": str(args.json)}, "results": [asdict(r) for r in results],

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Service benchmarks (docs/benchmarks.md): installs h2load when missing (Debian package
-# nghttp2-client), then runs bench/grpc_bench.py ("gRPC service") with any arguments given,
-# or with --http first, bench/http_bench.py ("HTTP face": HTTP/JSON against HTTP Ping and gRPC).
+# nghttp2-client), then runs bench/grpc_bench.py ("gRPC service") with any arguments given:
+# each backend's table ends with the storage's own admission limit on the same database
+# (bench/storage_limit.py) and entitle's ratio to it; or, with --http first,
+# bench/http_bench.py ("HTTP face": HTTP/JSON against HTTP Ping and gRPC).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup dev

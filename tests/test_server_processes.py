@@ -68,8 +68,14 @@ def test_two_servers_sharing_a_store_admit_exactly_what_is_left(bundle, store_ur
             channel.close()
 
 
+WEEKLY_LIMIT = 100  # tailspin-weekly: weekly-100, rejects when used up
+
+
 def test_kill_9_mid_load_loses_no_acknowledged_admission(bundle, store_url, tmp_path):
-    """Clients admit distinct tickets on an unlimited plan; the server dies mid-stream."""
+    """Clients admit distinct tickets, on an unlimited plan and on a limited one whose quota
+    runs out during the burst; every process of the server dies at once mid-stream, while
+    admissions of a group share a commit. Restarted: every acknowledged admission is in the
+    ledger, none counted twice, the limited one never over its limit."""
     server = ServerProcess(bundle, store_url, tmp_path / "server.log", workers=2)
     server.start().wait_ready()
     acked: list[str] = []
@@ -82,47 +88,66 @@ def test_kill_9_mid_load_loses_no_acknowledged_admission(bundle, store_url, tmp_
         with channel:
             i = 0
             while not stop.is_set():
-                tid = f"K-{worker}-{i}"
                 i += 1
+                tid = f"K-{worker}-{i}"
+                customer = ("acme", "backup") if i % 2 else ("tailspin", "mail")
                 with lock:
                     attempted.append(tid)
                 try:
                     reply = stub.CheckCoverage(
-                        pb.CheckCoverageRequest(ticket=ticket(tid, "acme", "backup"), consume=True),
+                        pb.CheckCoverageRequest(ticket=ticket(tid, *customer), consume=True),
                         timeout=10,
                     )
                 except grpc.RpcError:
                     return  # the server is gone
-                assert reply.admitted
-                with lock:
-                    acked.append(tid)
+                if customer[0] == "acme":
+                    assert reply.admitted
+                else:
+                    assert reply.admitted or (
+                        reply.decision.reason == pb.COVERAGE_REASON_QUOTA_EXHAUSTED
+                    )
+                    assert reply.decision.quota.used <= WEEKLY_LIMIT
+                if reply.admitted:
+                    with lock:
+                        acked.append(tid)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
     for t in threads:
         t.start()
     try:
-        wait_for(lambda: len(acked) >= 150, timeout=60)
+        # Killed soon after the weekly quota ran out (every second ticket is Tailspin's).
+        wait_for(lambda: len(acked) >= 150 and len(attempted) >= 2 * WEEKLY_LIMIT + 20,
+                 timeout=120)
         server.kill9()
     finally:
         stop.set()
         for t in threads:
             t.join()
-    assert len(acked) >= 150
 
     with ServerProcess(bundle, store_url, tmp_path / "server2.log", workers=1, port=server.port):
         channel, stub = stub_for(server.port)
         with channel:
-            stored = set()
+            stored, admitted_now = set(), set()
             for tid in attempted:
+                customer = ("acme", "backup") if int(tid.rsplit("-", 1)[1]) % 2 else (
+                    "tailspin", "mail")
                 reply = stub.CheckCoverage(
-                    pb.CheckCoverageRequest(ticket=ticket(tid, "acme", "backup"), consume=True)
+                    pb.CheckCoverageRequest(ticket=ticket(tid, *customer), consume=True)
                 )
                 if reply.duplicate:
                     stored.add(tid)
+                elif reply.admitted:
+                    admitted_now.add(tid)
             assert set(acked) <= stored  # every acknowledged admission survived
+            acme = [t for t in attempted if int(t.rsplit("-", 1)[1]) % 2]
             status = stub.GetContractStatus(pb.GetContractStatusRequest(contract_id="acme-backup"))
             # ... and counted exactly once; the retries above admitted the rest, once each.
-            assert status.contract.quota.used == len(attempted)
+            assert status.contract.quota.used == len(acme)
+            weekly = stub.GetContractStatus(
+                pb.GetContractStatusRequest(contract_id="tailspin-weekly")
+            ).contract.quota.used
+            counted = [t for t in stored | admitted_now if t not in acme]
+            assert weekly == len(counted) == WEEKLY_LIMIT  # used up during the burst, not passed
 
 
 def test_sighup_reloads_every_worker(bundle, tmp_path):

@@ -19,6 +19,7 @@ from entitle.server.store import (
     StoreError,
     StoreUnavailable,
     UsageChange,
+    ValueNotStorable,
     open_store,
     redact,
     server_pool_size,
@@ -119,6 +120,74 @@ def test_concurrent_admissions_from_two_stores_admit_exactly_what_is_left(store_
     finally:
         for s in stores:
             s.close()
+
+
+def test_a_group_sharing_a_commit_gives_each_admission_its_own_answer(store):
+    """Admissions queued while a commit runs go in one transaction: duplicates, admissions,
+    exhausted ones, one whose decision fails and one the database cannot hold, each answered
+    as if it ran alone."""
+    assert [admit(store, f"T-old-{i}", limit=5).status for i in range(2)] == ["admitted"] * 2
+    group = store._group_commit()
+    release, ran_in = threading.Event(), {}
+
+    def answer(ticket_id):
+        def payload(used):
+            ran_in[ticket_id] = threading.get_ident()
+            if ticket_id == "T-first":
+                release.wait(30)  # holds the group's transaction open while the rest queue
+            if ticket_id == "T-boom":
+                raise RuntimeError("no decision for T-boom")
+            return f"{ticket_id} at {used:g}".encode()
+        return payload
+
+    def call(ticket_id):
+        return store.admit(ticket_id, "acme-pack", PERIOD, amount=1.0, limit=5.0,
+                           allow_over=False, answer=answer(ticket_id), at=T0,
+                           on_commit_alerts=_threshold_hook)
+
+    order = ["T-old-0", "T-a", "T-boom", "lone \ud800", "T-b", "T-c", "T-a", "T-d"]
+    with ThreadPoolExecutor(len(order) + 1) as pool:
+        first = pool.submit(call, "T-first")
+        wait_until(lambda: "T-first" in ran_in)
+        futures = []
+        for n, ticket_id in enumerate(order, start=2):  # queued in this order
+            futures.append(pool.submit(call, ticket_id))
+            wait_until(lambda n=n: group.queued == n)
+        release.set()
+        assert first.result().status == "admitted" and first.result().used == 3
+        outcomes = []
+        for f in futures:
+            try:
+                r = f.result()
+                outcomes.append((r.status, r.payload, r.used))
+            except RuntimeError as exc:
+                outcomes.append(("raised", str(exc), None))
+            except ValueNotStorable:
+                outcomes.append(("not storable", None, None))
+    assert outcomes == [
+        ("duplicate", b"T-old-0 at 1", 0.0),
+        ("admitted", b"T-a at 4", 4.0),
+        ("raised", "no decision for T-boom", None),
+        ("not storable", None, None),  # a ticket id the database cannot hold fails alone
+        ("admitted", b"T-b at 5", 5.0),
+        ("exhausted", None, 0.0),
+        ("duplicate", b"T-a at 4", 0.0),  # the same ticket twice in one group counts once
+        ("exhausted", None, 0.0),
+    ]
+    assert len({ran_in[t] for t in ("T-a", "T-boom", "T-b")}) == 1  # one transaction's thread
+    assert store.used("acme-pack", PERIOD) == 5
+    assert store.ticket_usage("T-boom") is None and store.ticket_usage("T-c") is None
+    assert store.ticket_usage("T-b").payload == b"T-b at 5"
+    # Alerts committed with the usage that caused them: one per unit crossed, none twice.
+    assert [a.threshold for a in store.alerts(AlertQuery())[0]] == [3, 4, 5]
+    assert group.queued == 0
+
+
+def wait_until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
 
 
 def _admit_in_process(url: str, first: int, count: int, out) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -117,12 +117,15 @@ def quotas_for(live: Sequence[tuple[Contract, Plan]], at: datetime,
 
 
 def _quota(plan: Plan, period: Period, key: str, used: float) -> Quota:
-    if plan.limit is None:
-        remaining = percent = None
-    else:
-        remaining = plan.limit - used
-        percent = round(100.0 * used / plan.limit, 4) if plan.limit else 100.0
+    remaining, percent = _left(plan.limit, used)
     return Quota(plan.unit, plan.limit, used, remaining, percent, period.start, period.end, key)
+
+
+def _left(limit: float | None, used: float) -> tuple[float | None, float | None]:
+    """Remaining units and percent used; None for an unlimited plan."""
+    if limit is None:
+        return None, None
+    return limit - used, round(100.0 * used / limit, 4) if limit else 100.0
 
 
 def _needs_quota(plan: Plan, quota: Quota) -> bool:
@@ -157,6 +160,29 @@ def _covers_product(contract: Contract, product: str) -> bool:
     return contract.products is None or product in contract.products
 
 
+def _contracts_for(policy: Policy, ticket: Ticket) -> tuple[Sequence[Contract], ...]:
+    """The customer's contracts; those for the product; active then; and not suspended."""
+    contracts = policy.by_customer.get(ticket.customer_id, ())
+    for_product = [c for c in contracts if _covers_product(c, ticket.product)]
+    active = [c for c in for_product if lifecycle(c, ticket.created_at) == "active"]
+    return contracts, for_product, active, [c for c in active if not c.suspended]
+
+
+def usage_keys(snapshot: Snapshot, ticket: Ticket) -> list[tuple[str, str]]:
+    """The (contract, period) usage decide() reads for `ticket`, so a caller can fetch it
+    ahead together with other data (an admission's ticket lookup: one store round trip)."""
+    policy = snapshot.policy
+    live = _contracts_for(policy, ticket)[3]
+    return [(c.id, period_key(period_at(policy.plans[c.plan_id], c, ticket.created_at)))
+            for c in live]
+
+
+def quota_with(quota: Quota, used: float) -> Quota:
+    """The same period's quota figures at another usage (an admission's, once counted)."""
+    remaining, percent = _left(quota.limit, used)
+    return replace(quota, used=used, remaining=remaining, percent_used=percent)
+
+
 def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) -> Decision:
     """Is the ticket covered, by which contract and SLA, when is it due, what quota remains."""
     check_ticket(ticket, now)
@@ -164,7 +190,7 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
     at = ticket.created_at
     base = {"ticket_id": ticket.ticket_id, "policy_revision": policy.revision, "decided_at": now}
 
-    contracts = policy.by_customer.get(ticket.customer_id, ())
+    contracts, for_product, active, live = _contracts_for(policy, ticket)
     if not contracts:
         return Decision(
             covered=False,
@@ -172,7 +198,6 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
             explanation=f"Customer {ticket.customer_id!r} has no contract.",
             **base,
         )
-    for_product = [c for c in contracts if _covers_product(c, ticket.product)]
     if not for_product:
         names = ", ".join(c.id for c in contracts)
         return Decision(
@@ -185,8 +210,6 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
             **base,
         )
 
-    active = [c for c in for_product if lifecycle(c, at) == "active"]
-    live = [c for c in active if not c.suspended]
     if not live:
         return _not_active(policy, for_product, active, ticket, base)
 

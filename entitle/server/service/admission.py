@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
-from entitle.engine.decide import COVERED_OVERAGE, Decision, decide, quota_for
+from entitle.engine.decide import COVERED_OVERAGE, Decision, decide, quota_with, usage_keys
 from entitle.engine.snapshot import Snapshot
 from entitle.engine.ticket import Ticket, check_ticket
 from entitle.engine.usage import StaticUsage
-from entitle.server.service.wire import decision_to_proto
+from entitle.server.service.wire import decision_to_proto, quota_to_proto
 from entitle.v1 import entitle_pb2 as pb
 
 MAX_ATTEMPTS = 5  # re-decisions after losing a race for the last unit; then ABORTED
@@ -44,13 +44,18 @@ def check_coverage(
     if not consume:
         return Coverage(decision_to_proto(decide(snapshot, store, ticket, now)))
     check_ticket(ticket, now)  # before the ledger is asked about the ticket
-    original = admitted_payload(store, ticket.ticket_id)
+    # One store read: a retry's original decision, or the usage the first decision reads.
+    keys = usage_keys(snapshot, ticket)
+    original, used = store.admission_view(ticket.ticket_id, keys)
     if original is not None:
         return Coverage(pb.Decision.FromString(original), duplicate=True)
+    usage = StaticUsage(by_period=dict(zip(keys, used, strict=True)))
     for _ in range(MAX_ATTEMPTS):
-        decision = decide(snapshot, store, ticket, now)
+        decision = decide(snapshot, usage, ticket, now)
+        usage = store  # a decision made again (the last unit was lost) reads the ledger anew
         if not decision.covered:
             return Coverage(decision_to_proto(decision))
+        admitted = _Admitted(decision)
         result = store.admit(
             ticket.ticket_id,
             decision.contract_id,
@@ -60,13 +65,13 @@ def check_coverage(
             # Over the limit only when the decision said so: a plain COVERED that lost the
             # last unit is decided again, and comes back as overage or another contract.
             allow_over=decision.reason == COVERED_OVERAGE,
-            answer=lambda used, d=decision: _admitted(snapshot, d, used).SerializeToString(),
+            answer=admitted.payload,
             at=now,
             on_commit_alerts=on_commit_alerts,
             clock=sla_clocks.new_clock(snapshot, decision, ticket, now) if sla_clocks else None,
         )
         if result.status == "admitted":
-            return Coverage(pb.Decision.FromString(result.payload), admitted=True)
+            return Coverage(admitted.at(result.used), admitted=True)
         if result.status == "duplicate":
             return Coverage(pb.Decision.FromString(result.payload), duplicate=True)
     raise AdmissionContention(
@@ -78,18 +83,21 @@ def _limit(snapshot: Snapshot, decision: Decision) -> float | None:
     return snapshot.policy.plans[decision.plan_id].limit
 
 
-def _admitted(snapshot: Snapshot, decision: Decision, used: float) -> pb.Decision:
-    """The decision as admitted: its quota shows the period's usage including this ticket."""
-    if decision.quota is None:
-        return decision_to_proto(decision)
-    contract = snapshot.policy.contracts[decision.contract_id]
-    plan = snapshot.policy.plans[decision.plan_id]
-    usage = StaticUsage(by_contract={contract.id: used})
-    quota = quota_for(plan, contract, decision.quota.period_start, usage)
-    return decision_to_proto(replace(decision, quota=quota))
+class _Admitted:
+    """A covered decision as admitted: its quota shows the period's usage with the ticket."""
 
+    def __init__(self, decision: Decision):
+        self.decision = decision
+        self.message = decision_to_proto(decision)  # built once; only the quota changes
+        self._used: float | None = None
 
-def admitted_payload(store, ticket_id: str) -> bytes | None:
-    """The decision stored with a ticket's admission, if it was admitted."""
-    usage = store.ticket_usage(ticket_id)
-    return None if usage is None else usage.payload
+    def at(self, used: float) -> pb.Decision:
+        if self.decision.quota is not None and used != self._used:
+            self.message.quota.CopyFrom(quota_to_proto(quota_with(self.decision.quota, used)))
+            self._used = used
+        return self.message
+
+    def payload(self, used: float) -> bytes:
+        """The decision kept for retries (store.admit's `answer`)."""
+        return self.at(used).SerializeToString()
+

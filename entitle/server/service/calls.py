@@ -118,19 +118,21 @@ class EntitlementCalls:
                 raise invalid("ticket.events", f"an admission keeps at most "
                               f"{MAX_EVENTS_PER_CALL} events; send the rest with "
                               "RecordTicketEvents")
-            with self.runtime.holder.lease() as snapshot:
-                answer = check_coverage(
-                    snapshot,
-                    self.store,
-                    ticket,
-                    now,
-                    consume=request.consume,
-                    on_commit_alerts=self.runtime.admission_alerts,
-                    sla_clocks=self.runtime.sla_clocks,
-                )
-            if request.consume and (answer.admitted or answer.duplicate):
-                self._keep_history(ticket, now)
-            self._alerts_committed()
+            try:
+                with self.runtime.holder.lease() as snapshot:
+                    answer = check_coverage(
+                        snapshot,
+                        self.store,
+                        ticket,
+                        now,
+                        consume=request.consume,
+                        on_commit_alerts=self.runtime.admission_alerts,
+                        sla_clocks=self.runtime.sla_clocks,
+                    )
+                if request.consume and (answer.admitted or answer.duplicate):
+                    self._keep_history(ticket, now)
+            finally:  # also after a failure: the commit group this call led may hold alerts
+                self._alerts_committed()
         except TicketError as exc:
             raise ticket_failure(exc, "ticket.") from None
         self._observe(request.consume, ticket, answer, now, started)

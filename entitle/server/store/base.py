@@ -142,6 +142,10 @@ class Store(Protocol):
 
     def ticket_usage(self, ticket_id: str) -> TicketUsage | None: ...
 
+    def admission_view(
+        self, ticket_id: str, keys: Sequence[tuple[str, str]]
+    ) -> tuple[bytes | None, list[float]]: ...
+
     def admit(
         self, ticket_id: str, contract_id: str, period_key: str, *, amount: float,
         limit: float | None, allow_over: bool, answer: Callable[[float], bytes], at: datetime,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -29,6 +31,7 @@ from entitle.server.store.base import (
     to_text,
 )
 from entitle.server.store.clocks import ClockLedger, NewClock
+from entitle.server.store.groupcommit import GroupCommit
 from entitle.server.store.migrations import LATEST, MIGRATIONS
 
 T = TypeVar("T")
@@ -57,11 +60,26 @@ class Tx:
         return list(self.run(sql, params).fetchall())
 
 
-class _Abort(Exception):
-    """Roll the transaction back and return `result` to the caller."""
+class _TicketRace(Exception):
+    """Another process admitted a ticket of the batch after the check: run it again."""
 
-    def __init__(self, result: object):
-        self.result = result
+
+@dataclass(frozen=True)
+class _Admission:
+    """One admit() call waiting for its group's transaction."""
+
+    ticket_id: str
+    contract_id: str
+    period_key: str
+    amount: float
+    cap: float
+    answer: Callable[[float], bytes]
+    at: datetime
+    hook: AlertHook | None
+    clock: NewClock | None
+
+
+_GROUP_GUARD = threading.Lock()  # creates each store's group-commit queue once
 
 
 class SqlStore(ClockLedger):
@@ -106,8 +124,6 @@ class SqlStore(ClockLedger):
                 for kind in getattr(tx, "emitted_kinds", ()):  # committed: count its alerts
                     count_alert(kind)
                 return result
-            except _Abort as abort:
-                return abort.result  # type: ignore[return-value]
             except self.not_storable as exc:
                 raise self._refusal(exc) from exc
             except self.unavailable as exc:
@@ -243,6 +259,21 @@ class SqlStore(ClockLedger):
 
         return self._run(work, write=False)
 
+    def admission_view(self, ticket_id: str, keys: Sequence[tuple[str, str]]
+                       ) -> tuple[bytes | None, list[float]]:
+        """Before an admission, in one statement: the decision kept if the ticket was already
+        admitted, and used() of each key (what its decision reads)."""
+        match = " OR ".join(["(contract_id = ? AND period_key = ?)"] * len(keys))
+        sql = "SELECT payload, NULL, NULL, NULL FROM ticket_admissions WHERE ticket_id = ?"
+        if keys:
+            sql += (" UNION ALL SELECT NULL, contract_id, period_key, used FROM usage_counters "
+                    f"WHERE {match}")
+        rows = self._run(lambda tx: tx.all(sql, (ticket_id, *(v for k in keys for v in k))),
+                         write=False)
+        payload = next((bytes(r[0]) for r in rows if r[0] is not None), None)
+        found = {(r[1], r[2]): float(r[3]) for r in rows if r[0] is None}
+        return payload, [found.get(key, 0.0) for key in keys]
+
     def _add(self, tx: Tx, contract_id: str, period_key: str, amount: float,
              cap: float) -> float | None:
         """Add `amount` unless that passes `cap`; the period's new usage, or None if refused."""
@@ -269,43 +300,145 @@ class SqlStore(ClockLedger):
         `answer(used)` is the decision to keep for retries, given the period's usage once
         this ticket is counted (known only inside the transaction, under the row lock).
         `clock`, when given, is the ticket's SLA clock row, inserted in the same transaction.
+        Concurrent admissions of this process share a transaction (group commit).
         """
         cap = math.inf if limit is None or allow_over else limit + EPSILON
+        return self._group_commit().submit(_Admission(
+            ticket_id, contract_id, period_key, amount, cap, answer, at, on_commit_alerts, clock
+        ))
 
-        def work(tx: Tx) -> AdmitResult:
-            inserted = tx.one(
+    # -- admissions in groups: one transaction, one commit for every admission queued -------
+    def _group_commit(self) -> GroupCommit[_Admission, AdmitResult]:
+        group = getattr(self, "_admissions", None)
+        if group is None:
+            with _GROUP_GUARD:
+                group = getattr(self, "_admissions", None)
+                if group is None:
+                    group = self._admissions = GroupCommit(self._admit_batch)
+        return group
+
+    def _admit_batch(self, batch: Sequence[_Admission]) -> list[AdmitResult | Exception]:
+        """`batch` in one transaction; if the database refused a value (ValueNotStorable),
+        each admission alone, so that only the one carrying it fails."""
+        try:
+            return self._admit_group(batch)
+        except ValueNotStorable:
+            if len(batch) == 1:
+                raise
+        results: list[AdmitResult | Exception] = []
+        for admission in batch:
+            try:
+                results += self._admit_group([admission])
+            except ValueNotStorable as exc:
+                results.append(exc)
+        return results
+
+    def _admit_group(self, batch: Sequence[_Admission]) -> list[AdmitResult | Exception]:
+        """One transaction for `batch`, run again if another process admitted one of its
+        tickets meanwhile (PostgreSQL replicas: the row lock did not cover that ticket)."""
+        for _ in range(ATTEMPTS):
+            try:
+                return self._run(lambda tx: self._admit_in(tx, batch))
+            except _TicketRace:
+                continue
+        raise StoreUnavailable(f"{self.backend} store busy: tickets admitted concurrently")
+
+    def _admit_in(self, tx: Tx, batch: Sequence[_Admission]) -> list[AdmitResult | Exception]:
+        """Each admission in order, as if alone; one that raises fails alone.
+
+        The counters are locked first, so the ticket check after them sees every admission
+        committed before ours on the same counters; the decisions (payloads) and alerts are
+        computed in Python from the locked values, then written once.
+        """
+        counting = sorted({(a.contract_id, a.period_key) for a in batch if a.amount})
+        used = self._lock_counters(tx, counting)
+        reading = [(a.contract_id, a.period_key) for a in batch if not a.amount]
+        used.update(self._counters(tx, [k for k in dict.fromkeys(reading) if k not in used]))
+        known = self._admitted_payloads(tx, list(dict.fromkeys(a.ticket_id for a in batch)))
+        results: list[AdmitResult | Exception] = []
+        rows: list[tuple] = []
+        alerts: list[tuple[list[NewAlert], datetime]] = []
+        clocks: list[NewClock] = []
+        changed: dict[tuple[str, str], float] = {}
+        for a in batch:
+            if a.ticket_id in known:
+                results.append(AdmitResult("duplicate", known[a.ticket_id]))
+                continue
+            key = (a.contract_id, a.period_key)
+            before = used.get(key, 0.0)
+            after = before + a.amount
+            if a.amount and not after <= a.cap:
+                results.append(AdmitResult("exhausted"))
+                continue
+            try:
+                payload = a.answer(after)
+                new = (list(a.hook(UsageChange(*key, before, after, a.at)))
+                       if a.amount and a.hook is not None else [])
+            except Exception as exc:  # this admission's own failure: it alone is not counted
+                results.append(exc)
+                continue
+            if a.amount:
+                used[key] = changed[key] = after
+            known[a.ticket_id] = payload
+            rows.append((a.ticket_id, a.contract_id, a.period_key, a.amount, payload,
+                         to_text(a.at)))
+            if new:
+                alerts.append((new, a.at))
+            if a.clock is not None:
+                clocks.append(a.clock)
+            results.append(AdmitResult("admitted", payload, after))
+        if rows:
+            inserted = tx.all(
                 "INSERT INTO ticket_admissions "
-                "(ticket_id, contract_id, period_key, amount, payload, admitted_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO NOTHING RETURNING ticket_id",
-                (ticket_id, contract_id, period_key, amount, b"", to_text(at)),
+                "(ticket_id, contract_id, period_key, amount, payload, admitted_at) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows))
+                + " ON CONFLICT (ticket_id) DO NOTHING RETURNING ticket_id",
+                tuple(v for row in rows for v in row),
             )
-            if inserted is None:
-                row = tx.one(
-                    "SELECT payload FROM ticket_admissions WHERE ticket_id = ?", (ticket_id,)
-                )
-                return AdmitResult("duplicate", bytes(row[0]) if row else None)
-            if amount:
-                after = self._add(tx, contract_id, period_key, amount, cap)
-                if after is None:
-                    raise _Abort(AdmitResult("exhausted"))
-                change = UsageChange(contract_id, period_key, after - amount, after, at)
-                self._emit(tx, on_commit_alerts, change)
-            else:
-                row = tx.one(
-                    "SELECT used FROM usage_counters WHERE contract_id = ? AND period_key = ?",
-                    (contract_id, period_key),
-                )
-                after = float(row[0]) if row else 0.0
-            payload = answer(after)
+            if len(inserted) != len(rows):
+                raise _TicketRace()
+        for (contract_id, period_key), after in changed.items():
             tx.run(
-                "UPDATE ticket_admissions SET payload = ? WHERE ticket_id = ?",
-                (payload, ticket_id),
+                "UPDATE usage_counters SET used = ? WHERE contract_id = ? AND period_key = ?",
+                (after, contract_id, period_key),
             )
-            if clock is not None:  # SLA clocks: one INSERT, committed with the admission
-                self._insert_clock(tx, clock)
-            return AdmitResult("admitted", payload, after)
+        for clock in clocks:  # SLA clocks: committed with their admissions
+            self._insert_clock(tx, clock)
+        for new, at in alerts:
+            self._append(tx, new, at)
+        return results
 
-        return self._run(work)
+    def _lock_counters(self, tx: Tx, keys: Sequence[tuple[str, str]]) -> dict:
+        """Create missing counters and lock them (in key order: no deadlocks); their usage."""
+        if not keys:
+            return {}
+        rows = tx.all(
+            "INSERT INTO usage_counters (contract_id, period_key, used) VALUES "
+            + ", ".join(["(?, ?, 0)"] * len(keys))
+            + " ON CONFLICT (contract_id, period_key) DO UPDATE SET used = usage_counters.used "
+            "RETURNING contract_id, period_key, used",
+            tuple(v for key in keys for v in key),
+        )
+        return {(cid, key): float(u) for cid, key, u in rows}
+
+    def _counters(self, tx: Tx, keys: Sequence[tuple[str, str]]) -> dict:
+        """Usage of existing counters, without creating or locking any."""
+        if not keys:
+            return {}
+        match = " OR ".join(["(contract_id = ? AND period_key = ?)"] * len(keys))
+        rows = tx.all(
+            f"SELECT contract_id, period_key, used FROM usage_counters WHERE {match}",
+            tuple(v for key in keys for v in key),
+        )
+        return {(cid, key): float(u) for cid, key, u in rows}
+
+    def _admitted_payloads(self, tx: Tx, ticket_ids: Sequence[str]) -> dict[str, bytes]:
+        rows = tx.all(
+            "SELECT ticket_id, payload FROM ticket_admissions WHERE ticket_id IN ("
+            + ", ".join("?" * len(ticket_ids)) + ")",
+            tuple(ticket_ids),
+        )
+        return {tid: bytes(payload) for tid, payload in rows}
 
     def record(
         self, key: str, *, ticket_id: str, contract_id: str, period_key: str, amount: float,
