@@ -129,12 +129,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(store: str, port: int, workers: int, log: Path,
-                 policies: Path = REPO / "policies") -> subprocess.Popen:
+def start_server(
+    store: str, port: int, workers: int, log: Path, policies: Path = REPO / "policies",
+    http_port: int | None = None,
+) -> subprocess.Popen:
+    """`entitle serve` on `port` (gRPC) and `http_port` (HTTP; None: no HTTP listener)."""
+    http = ["--http", f"127.0.0.1:{http_port}"] if http_port else ["--no-http"]
     cmd = [
         sys.executable, "-m", "entitle", "serve", "--policies", str(policies),
         "--store", store, "--listen", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--reload-interval", "0", "--log-level", "warning",
+        "--reload-interval", "0", "--log-level", "warning", *http,
     ]
     env = {**os.environ, FAKE_NOW_ENV: NOW.isoformat()}
     with open(log, "ab") as out:
