@@ -121,3 +121,199 @@ def test_health_and_readiness(client, srv):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["policyRevision"] == srv.runtime.holder.serving().revision
+
+
+# --- every method, JSON and binary ------------------------------------------------------------
+def call_both(client, method: str, request, response_type):
+    """The method called in JSON and in binary: both answers, as messages."""
+    as_json = client.post(PREFIX + method, content=jsonwire.to_json(request), headers=JSON)
+    assert as_json.status_code == 200, as_json.text
+    as_binary = client.post(PREFIX + method, content=request.SerializeToString(), headers=PROTO)
+    assert as_binary.status_code == 200, as_binary.text
+    return (jsonwire.from_json(as_json.content, response_type()),
+            response_type.FromString(as_binary.content), as_json.json())
+
+
+def test_every_unary_method_in_both_forms(client, srv):
+    admitted, again, body = call_both(
+        client, "CheckCoverage",
+        pb.CheckCoverageRequest(ticket=ticket("E-1", "acme", "sync"), consume=True),
+        pb.CheckCoverageResponse,
+    )
+    assert admitted.admitted and again.duplicate and body["duplicate"] is False
+    first, retried, body = call_both(
+        client, "RecordUsage",
+        pb.RecordUsageRequest(ticket_id="E-1", amount=1.5, unit="hours", idempotency_key="k1"),
+        pb.RecordUsageResponse,
+    )
+    assert first.contract_id == "acme-hours" and not first.duplicate and retried.duplicate
+    assert body["quota"]["used"] == 1.5 and body["quota"]["unlimited"] is False
+    status, status_b, body = call_both(
+        client, "GetContractStatus", pb.GetContractStatusRequest(contract_id="acme-hours"),
+        pb.GetContractStatusResponse,
+    )
+    assert status == status_b and body["contract"]["lifecycle"] == "LIFECYCLE_ACTIVE"
+    listed, listed_b, body = call_both(
+        client, "ListContracts", pb.ListContractsRequest(customer_id="acme"),
+        pb.ListContractsResponse,
+    )
+    assert listed == listed_b and {c.contract_id for c in listed.contracts} >= {"acme-hours"}
+    assert body["nextPageToken"] == ""
+    info, _, body = call_both(client, "ServerInfo", pb.ServerInfoRequest(),
+                              pb.ServerInfoResponse)
+    assert info.policy_revision == srv.runtime.holder.serving().revision
+    assert body["lastReloadError"] == ""
+    _, _, body = call_both(client, "Reload", pb.ReloadRequest(), pb.ReloadResponse)
+    assert body["changed"] is False and body["error"] == ""
+    assert call_both(client, "Ping", pb.PingRequest(), pb.PingResponse)[2] == {}
+    alerts, alerts_b, body = call_both(client, "ListAlerts", pb.ListAlertsRequest(),
+                                       pb.ListAlertsResponse)
+    assert alerts == alerts_b and "hasMore" in body and "nextCursor" in body
+    released, released_b, body = call_both(
+        client, "ReleaseUsage", pb.ReleaseUsageRequest(ticket_id="E-1"), pb.ReleaseUsageResponse
+    )
+    assert released.released and not released_b.released  # the second release is empty
+    assert body["released"] == [
+        {"contractId": "acme-hours", "unit": "hours", "amount": 1.5}
+    ]
+
+
+def test_json_accepts_the_protos_snake_case_names(client):
+    reply = post(client, "CheckCoverage", {"ticket": {
+        "ticket_id": "S-1", "customer_id": "acme", "product": "backup", "priority": "low",
+        "created_at": "2026-06-15T10:00:00Z"}})
+    assert reply.status_code == 200 and reply.json()["decision"]["covered"] is True
+
+
+# --- errors -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("method", "body", "status", "code", "field"),
+    [
+        ("CheckCoverage", {}, 400, "invalid_argument", "ticket"),
+        ("GetContractStatus", {"contractId": "nope"}, 404, "not_found", "contract_id"),
+        ("RecordUsage", {"ticketId": "x", "amount": 1, "unit": "hours",
+                         "idempotencyKey": "k"}, 404, "not_found", "ticket_id"),
+        ("ListContracts", {"pageToken": "garbage"}, 400, "invalid_argument", "page_token"),
+        ("ListAlerts", {"pageSize": -1}, 400, "invalid_argument", "page_size"),
+    ],
+)
+def test_errors_are_connect_bodies_with_the_protocols_status(client, method, body, status,
+                                                             code, field):
+    reply = post(client, method, body)
+    assert reply.status_code == status, reply.text
+    error = reply.json()
+    assert error["code"] == code and error["message"].startswith(f"{field}: ")
+    assert reply.headers["entitle-field"] == field
+    assert reply.headers["content-type"] == "application/json"
+
+
+def test_a_conflicting_record_is_already_exists_409(client):
+    record = {"ticketId": "C-1", "contractId": "acme-hours", "amount": 1, "unit": "hours",
+              "idempotencyKey": "same"}
+    assert post(client, "RecordUsage", record).status_code == 200
+    reply = post(client, "RecordUsage", {**record, "amount": 2})
+    assert (reply.status_code, reply.json()["code"]) == (409, "already_exists")
+
+
+def test_malformed_bodies_are_invalid_argument(client):
+    for content, headers in ((b"{not json", JSON), (b"\xff\xff\xff", PROTO),
+                             (b'{"ticket": {"priority": 3}}', JSON)):
+        reply = client.post(PREFIX + "CheckCoverage", content=content, headers=headers)
+        assert reply.status_code == 400 and reply.json()["code"] == "invalid_argument"
+
+
+def test_unknown_paths_and_media_types(client):
+    assert client.post(PREFIX + "Nope", content=b"{}", headers=JSON).status_code == 404
+    assert client.get("/nope").status_code == 404
+    reply = client.post(PREFIX + "Ping", content=b"{}", headers={"content-type": "text/plain"})
+    assert reply.status_code == 415
+
+
+def test_an_unexpected_failure_is_internal_500_with_an_error_id(client, srv, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(srv.calls, "list_contracts", broken)
+    reply = post(client, "ListContracts", {})
+    assert reply.status_code == 500 and reply.json()["code"] == "internal"
+    assert "error id" in reply.json()["message"] and "boom" not in reply.json()["message"]
+    assert post(client, "Ping", {}).status_code == 200
+
+
+# --- limits -----------------------------------------------------------------------------------
+def test_an_oversized_body_is_resource_exhausted(bundle, store_url):
+    with in_process(bundle, store_url, http=True, config={"max_message_bytes": 2048}) as srv, \
+            httpx.Client(base_url=srv.base_url, timeout=10) as client:
+        t = ticket_json("O-1", subject="x" * 4096)
+        reply = post(client, "CheckCoverage", {"ticket": t})
+        assert reply.status_code == 429 and reply.json()["code"] == "resource_exhausted"
+        assert "2048" in reply.json()["message"]
+        small = post(client, "CheckCoverage", {"ticket": ticket_json("O-2", subject="ok")})
+        assert small.status_code == 200
+
+
+def slow(seconds: float):
+    import time
+
+    def sleeping(request, call):
+        time.sleep(seconds)
+        return pb.PingResponse()
+
+    return sleeping
+
+
+def test_the_clients_deadline_ends_a_call_as_deadline_exceeded(client, srv, monkeypatch):
+    monkeypatch.setattr(srv.calls, "ping", slow(2.0))
+    reply = post(client, "Ping", {}, {"connect-timeout-ms": "100"})
+    assert reply.status_code == 504 and reply.json()["code"] == "deadline_exceeded"
+
+
+def test_the_servers_cap_ends_a_call_without_a_deadline(bundle, store_url, monkeypatch):
+    with in_process(bundle, store_url, http=True, config={"max_call_seconds": 0.2}) as srv, \
+            httpx.Client(base_url=srv.base_url, timeout=10) as client:
+        monkeypatch.setattr(srv.calls, "ping", slow(2.0))
+        reply = post(client, "Ping", {})
+        assert reply.status_code == 504 and reply.json()["code"] == "deadline_exceeded"
+        assert "server's limit of 0.2 s" in reply.json()["message"]
+
+
+def test_the_deadline_reaches_the_implementation(client, srv, monkeypatch):
+    seen = []
+
+    def ping(request, call):
+        seen.append(call.time_remaining())
+        return pb.PingResponse()
+
+    monkeypatch.setattr(srv.calls, "ping", ping)
+    post(client, "Ping", {}, {"connect-timeout-ms": "5000"})
+    post(client, "Ping", {})
+    assert 0 < seen[0] <= 5 and 5 < seen[1] <= 30  # the client's, then the 30 s cap
+
+
+# --- metrics and the decision log ---------------------------------------------------------------
+def samples(method: str, code: str) -> float:
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value(
+        "entitle_rpc_duration_seconds_count", {"method": PREFIX + method, "code": code}
+    )
+    return value or 0.0
+
+
+def test_calls_are_measured_with_the_grpc_labels(client):
+    before_ok, before_bad = samples("Ping", "OK"), samples("CheckCoverage", "INVALID_ARGUMENT")
+    post(client, "Ping", {})
+    post(client, "CheckCoverage", {})
+    assert samples("Ping", "OK") == before_ok + 1
+    assert samples("CheckCoverage", "INVALID_ARGUMENT") == before_bad + 1
+
+
+def test_decisions_are_logged_with_the_http_request_id(bundle, store_url, tmp_path):
+    log = tmp_path / "decisions.ndjson"
+    with in_process(bundle, store_url, http=True, config={"decision_log": str(log)}) as srv, \
+            httpx.Client(base_url=srv.base_url, timeout=10) as client:
+        reply = post(client, "CheckCoverage", {"ticket": ticket_json("L-1"), "consume": True},
+                     {"x-request-id": "http-req-1"})
+        assert reply.json()["admitted"] is True
+    (line,) = [json.loads(x) for x in log.read_text().splitlines()]
+    assert line["request_id"] == "http-req-1" and line["ticket"]["ticket_id"] == "L-1"

@@ -93,7 +93,7 @@ class HttpServer:
             self._thread.join()
         with contextlib.suppress(OSError):
             self.socket.close()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=False)  # queued stream closes still run
 
 
 def _tls_options(runtime: Runtime) -> dict:

@@ -51,18 +51,19 @@ async def alert_event_stream(
     call: Call,
     *,
     executor: Executor | None = None,
-    heartbeat: float = HEARTBEAT_SECONDS,
+    heartbeat: float | None = None,
 ) -> AsyncIterator[bytes]:
     """The alerts after `after_cursor` matching the filter, then new ones, as SSE bytes.
 
     Raises Failure before the first byte when the request is bad (unknown kind, text too
     long), so the caller can answer with an error status instead of a stream. The stream
     ends when `call.is_active()` turns false (tell it with the call's callbacks) or the
-    worker drains. Runs the blocking store reads on `executor` (None: the loop's default).
+    worker drains. Runs the blocking store reads on `executor` (None: the loop's default);
+    a comment line goes out after `heartbeat` idle seconds (default HEARTBEAT_SECONDS).
     """
     request = pb.WatchAlertsRequest(after_cursor=after_cursor, filter=alert_filter)
     messages = await threads.run(executor, calls.open_stream, "WatchAlerts", request, call)
-    return _events(messages, executor, heartbeat)
+    return _events(messages, executor, heartbeat or HEARTBEAT_SECONDS)
 
 
 async def _events(messages, executor: Executor | None, heartbeat: float) -> AsyncIterator[bytes]:
