@@ -317,3 +317,63 @@ def test_decisions_are_logged_with_the_http_request_id(bundle, store_url, tmp_pa
         assert reply.json()["admitted"] is True
     (line,) = [json.loads(x) for x in log.read_text().splitlines()]
     assert line["request_id"] == "http-req-1" and line["ticket"]["ticket_id"] == "L-1"
+
+
+# --- readiness, the command line, workers -------------------------------------------------------
+def test_readiness_follows_the_policy_and_draining(tmp_path, store_url):
+    bundle = make_bundle(tmp_path)
+    good = (bundle / "plans.yaml").read_text()
+    (bundle / "plans.yaml").write_text(good + "\n---\nkind: Plan\nid: [broken\n")
+    with in_process(bundle, store_url, http=True) as srv, \
+            httpx.Client(base_url=srv.base_url, timeout=10) as client:
+        refused = client.get("/readyz")
+        assert refused.status_code == 503 and refused.json()["ready"] is False
+        assert refused.json()["policyRevision"] == ""
+        assert "plans.yaml" in refused.json()["lastReloadError"]
+        assert client.get("/healthz").status_code == 200  # alive, just not ready
+        failed = post(client, "CheckCoverage", {"ticket": ticket_json("R-1")})
+        assert (failed.status_code, failed.json()["code"]) == (400, "failed_precondition")
+        (bundle / "plans.yaml").write_text(good)
+        assert post(client, "Reload", {}).json()["changed"] is True
+        assert client.get("/readyz").status_code == 200
+        srv.http.app.readiness.drain()  # what SIGTERM does first (runtime.on_drain)
+        draining = client.get("/readyz")
+        assert draining.status_code == 503 and draining.json()["draining"] is True
+
+
+def test_serve_answers_http_on_every_worker_and_drains_on_sigterm(tmp_path):
+    import signal
+
+    from test_server_harness import ServerProcess, wait_for
+
+    bundle = make_bundle(tmp_path)
+    log = tmp_path / "serve.log"
+    server = ServerProcess(bundle, f"sqlite:///{tmp_path / 'e.db'}", log, workers=2)
+    with server:
+        base = f"http://127.0.0.1:{server.http_port}"
+        assert f"HTTP on http://127.0.0.1:{server.http_port}" in log.read_text()
+        pids = set()
+
+        def both_workers_answer() -> bool:
+            with httpx.Client(base_url=base, timeout=10) as c:  # a new connection each time
+                pids.add(post(c, "ServerInfo", {}).json()["pid"])
+            return len(pids) == 2
+
+        wait_for(both_workers_answer, timeout=30, interval=0)
+        with httpx.Client(base_url=base, timeout=10) as c:
+            assert post(c, "CheckCoverage", {"ticket": ticket_json("W-1")}).json()["decision"][
+                "covered"] is True
+        server.signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0
+    assert log.read_text().count('"http": "127.0.0.1:') >= 2  # each worker listened
+
+
+def test_no_http_serves_grpc_only(tmp_path):
+    from test_server_harness import ServerProcess
+
+    bundle = make_bundle(tmp_path)
+    log = tmp_path / "serve.log"
+    with ServerProcess(bundle, f"sqlite:///{tmp_path / 'e.db'}", log,
+                       extra_args=("--no-http",)) as server:
+        assert server.http_port is None
+        assert '"http": "off"' in log.read_text()

@@ -16,9 +16,10 @@ class HttpCall:
     `time_remaining()` is the shorter of the client's `connect-timeout-ms` and the server's
     `--max-call-seconds` cap (unary calls only; streams are subscriptions, as on gRPC).
     `end()` marks the call over and runs the callbacks (a waiting alert stream wakes).
+    Without `ctx` (a Server-Sent Events stream, a mounted page) there is no client deadline.
     """
 
-    def __init__(self, ctx: RequestContext, cap_seconds: float = 0):
+    def __init__(self, ctx: RequestContext | None = None, cap_seconds: float = 0):
         self._ctx = ctx
         self._cap_at = time.monotonic() + cap_seconds if cap_seconds > 0 else None
         self._active = True
@@ -30,7 +31,7 @@ class HttpCall:
         return None if self._cap_at is None else self._cap_at - time.monotonic()
 
     def time_remaining(self) -> float | None:
-        client_ms = self._ctx.timeout_ms
+        client_ms = None if self._ctx is None else self._ctx.timeout_ms
         left = [x for x in (self.cap_remaining(), None if client_ms is None else client_ms / 1e3)
                 if x is not None]
         return min(left) if left else None

@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import uvicorn
 
-from entitle.server.config import split_listen
 from entitle.server.faces.http.app import build_http_app, default_mounts
 from entitle.server.runtime import Runtime
 from entitle.server.service.access import TokenFile, TokensError
 from entitle.server.service.calls import EntitlementCalls
+from entitle.server.supervisor import reserve_port
 from entitle.server.tls import TlsError, read_pem
 
 START_TIMEOUT = 30.0
@@ -29,12 +29,8 @@ BACKLOG = 1024
 
 def listening_socket(listen: str) -> socket.socket:
     """A listening socket on HOST:PORT shared by the workers (SO_REUSEPORT)."""
-    host, port = split_listen(listen)
-    family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
+    sock, _ = reserve_port(listen)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(addr)
         sock.listen(BACKLOG)
     except OSError:
         sock.close()

@@ -8,8 +8,9 @@ where it stopped by sending `Last-Event-ID` (EventSource does) or `after_cursor`
 missed, nothing repeated.
 
 `alert_event_stream` is the whole stream as bytes, for any face that authenticates its own
-way (the dashboard mounts it behind its session cookie); `sse_endpoint` is the public route
-with the tokens (Bearer or Basic) of every other HTTP call.
+way (the dashboard mounts it behind its session cookie: pass it an `HttpCall()` and call its
+`end()` when the response ends); `sse_endpoint` is the public route with the tokens (Bearer
+or Basic) of every other HTTP call.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from entitle.server import metrics
 from entitle.server.faces.http import threads
 from entitle.server.faces.http.auth import WWW_AUTHENTICATE, http_denial
+from entitle.server.faces.http.call import HttpCall
 from entitle.server.faces.http.status import error_response
 from entitle.server.service import jsonwire
 from entitle.server.service.access import SERVICE_PREFIX, TokenFile
@@ -102,29 +104,6 @@ def _cursor(name: str, text: str) -> int:
     return int(text)
 
 
-class SseCall:
-    """The Call of one SSE stream: active until the client goes or the response ends."""
-
-    def __init__(self) -> None:
-        self.active = True
-        self._callbacks: list = []
-
-    def time_remaining(self) -> None:
-        return None
-
-    def is_active(self) -> bool:
-        return self.active
-
-    def add_callback(self, callback) -> bool:
-        self._callbacks.append(callback)
-        return True
-
-    def end(self) -> None:
-        self.active = False
-        for callback in self._callbacks:
-            callback()
-
-
 def sse_endpoint(calls: EntitlementCalls, tokens: TokenFile | None, executor: Executor):
     """The Starlette endpoint of SSE_PATH: tokens as on every call, a request id, metrics."""
 
@@ -134,7 +113,7 @@ def sse_endpoint(calls: EntitlementCalls, tokens: TokenFile | None, executor: Ex
         )
         started = time.perf_counter()
         failure = http_denial(tokens, METHOD, request.headers.get("authorization"))
-        call = SseCall()
+        call = HttpCall()
         try:
             if failure is not None:
                 raise failure
@@ -158,7 +137,7 @@ def sse_endpoint(calls: EntitlementCalls, tokens: TokenFile | None, executor: Ex
     return endpoint
 
 
-async def _ending(body: AsyncIterator[bytes], call: SseCall, started: float):
+async def _ending(body: AsyncIterator[bytes], call: HttpCall, started: float):
     """The body, then the call's end: its stream wakes and closes, its sample is recorded."""
     code = "OK"
     try:
