@@ -7,6 +7,7 @@ spreads HTTP connections across workers too. TLS uses the gRPC listener's files.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import ssl
 import threading
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import uvicorn
 
 from entitle.server.faces.http.app import build_http_app, default_mounts
+from entitle.server.logs import get_logger
 from entitle.server.runtime import Runtime
 from entitle.server.service.access import TokenFile, TokensError
 from entitle.server.service.calls import EntitlementCalls
@@ -53,6 +55,7 @@ class HttpServer:
         except (TokensError, TlsError, OSError, ValueError) as exc:
             raise RuntimeError(str(exc)) from None
         self.port = self.socket.getsockname()[1]
+        _route_server_logs()
         self.executor = ThreadPoolExecutor(config.threads, thread_name_prefix="http")
         if mounts is None:
             mounts = default_mounts(runtime, calls, self.executor)
@@ -90,6 +93,15 @@ class HttpServer:
         with contextlib.suppress(OSError):
             self.socket.close()
         self.executor.shutdown(wait=False)  # queued stream closes still run
+
+
+def _route_server_logs() -> None:
+    """uvicorn's own warnings and errors (an exception in the app, a bad request line) as
+    the worker's JSON log lines; its access log stays off (the metrics count calls)."""
+    server_log = logging.getLogger("uvicorn")
+    server_log.handlers[:] = get_logger().handlers
+    server_log.setLevel(logging.WARNING)
+    server_log.propagate = False
 
 
 def _tls_options(runtime: Runtime) -> dict:

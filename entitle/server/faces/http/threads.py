@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
@@ -45,8 +46,12 @@ async def iterate(
         close = getattr(messages, "close", None)
         if close is not None:
             if pending is None or pending.done():
-                loop.run_in_executor(executor, context.run, close)
+                _submit(loop, executor, context, close)
             else:
-                pending.add_done_callback(
-                    lambda _f: loop.run_in_executor(executor, context.run, close)
-                )
+                pending.add_done_callback(lambda _f: _submit(loop, executor, context, close))
+
+
+def _submit(loop, executor: Executor | None, context: contextvars.Context, fn: Callable) -> None:
+    """`fn` on the executor; nothing when it (or the loop) already shut down."""
+    with contextlib.suppress(RuntimeError):
+        loop.run_in_executor(executor, context.run, fn)
