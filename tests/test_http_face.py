@@ -377,3 +377,24 @@ def test_no_http_serves_grpc_only(tmp_path):
                        extra_args=("--no-http",)) as server:
         assert server.http_port is None
         assert '"http": "off"' in log.read_text()
+
+
+def test_an_http_port_in_use_is_refused_in_one_line(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from test_server_harness import REPO
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "entitle", "serve", "--policies", str(make_bundle(tmp_path)),
+             "--store", f"sqlite:///{tmp_path / 'e.db'}", "--listen", "127.0.0.1:0",
+             "--http", f"127.0.0.1:{port}", "--workers", "1"],
+            capture_output=True, text=True, timeout=60, cwd=REPO,
+        )
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr

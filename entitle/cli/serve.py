@@ -180,21 +180,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"entitle serve: {problem}", file=sys.stderr)
         return 2
     setup_logging(args.log_level, role="supervisor")
-    reservations = []
-    try:
-        reservation, listen = reserve_port(args.listen)
+    reservations, bound = [], {}
+    wanted = {"--listen": args.listen} if args.no_http else {
+        "--listen": args.listen, "--http": args.http}
+    for flag, address in wanted.items():
+        try:
+            reservation, bound[flag] = reserve_port(address)
+        except (OSError, ValueError) as exc:
+            for taken in reservations:
+                taken.close()
+            print(f"entitle serve: cannot listen on {address}: {exc}", file=sys.stderr)
+            return 2
         reservations.append(reservation)
-        http_listen = ""
-        if not args.no_http:
-            taken = args.http
-            reservation, http_listen = reserve_port(args.http)
-            reservations.append(reservation)
-    except (OSError, ValueError) as exc:
-        for reservation in reservations:
-            reservation.close()
-        where = args.listen if len(reservations) == 0 else taken
-        print(f"entitle serve: cannot listen on {where}: {exc}", file=sys.stderr)
-        return 2
+    listen, http_listen = bound["--listen"], bound.get("--http", "")
     print(
         f"entitle serve: gRPC on {listen}"
         + (f", HTTP on http{'s' if args.tls_cert else ''}://{http_listen}" if http_listen else "")
