@@ -398,3 +398,36 @@ def test_an_http_port_in_use_is_refused_in_one_line(tmp_path):
         )
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_the_dashboard_package_is_mounted_on_the_listener(bundle, store_url, monkeypatch):
+    """The hook the dashboard uses: `entitle.server.faces.dashboard.mount(runtime, calls,
+    executor)` returns a Starlette Mount that the worker adds at start."""
+    import sys
+    import types
+
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    from entitle.server.faces.http.app import DASHBOARD_MODULE
+
+    seen = {}
+
+    def mount(runtime, calls, executor):
+        seen.update(runtime=runtime, calls=calls, executor=executor)
+
+        async def page(request):
+            return PlainTextResponse(f"revision {runtime.holder.serving().revision}")
+
+        return Mount("/dashboard", routes=[Route("/", page)])
+
+    fake = types.ModuleType(DASHBOARD_MODULE)
+    fake.mount = mount
+    monkeypatch.setitem(sys.modules, DASHBOARD_MODULE, fake)
+    with in_process(bundle, store_url, http=True) as srv, \
+            httpx.Client(base_url=srv.base_url, timeout=10) as client:
+        reply = client.get("/dashboard/")
+        assert reply.status_code == 200
+        assert reply.text == f"revision {srv.runtime.holder.serving().revision}"
+        assert seen["calls"] is srv.calls and seen["executor"] is srv.http.executor
+        assert post(client, "Ping", {}).status_code == 200  # the API is still served

@@ -8,9 +8,10 @@ where it stopped by sending `Last-Event-ID` (EventSource does) or `after_cursor`
 missed, nothing repeated.
 
 `alert_event_stream` is the whole stream as bytes, for any face that authenticates its own
-way (the dashboard mounts it behind its session cookie: pass it an `HttpCall()` and call its
-`end()` when the response ends); `sse_endpoint` is the public route with the tokens (Bearer
-or Basic) of every other HTTP call.
+way. The dashboard mounts it behind its session cookie: `call = HttpCall()`, `body = await
+alert_event_stream(calls, cursor, filter, call)`, stream `body`, and `call.end()` when the
+response ends. `sse_endpoint` is the public route, with the tokens (Bearer or Basic) of
+every other HTTP call.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ async def alert_event_stream(
 ) -> AsyncIterator[bytes]:
     """The alerts after `after_cursor` matching the filter, then new ones, as SSE bytes.
 
-    Raises Failure before the first byte when the request is bad (unknown kind, text too
-    long), so the caller can answer with an error status instead of a stream. The stream
+    Await it, then iterate what it returns: awaiting checks the request and raises Failure
+    when it is bad (unknown kind, text too long), so the caller can answer with an error
+    status before the first byte of a stream. The stream
     ends when `call.is_active()` turns false (tell it with the call's callbacks) or the
     worker drains. Runs the blocking store reads on `executor` (None: the loop's default);
     a comment line goes out after `heartbeat` idle seconds (default HEARTBEAT_SECONDS).
