@@ -431,3 +431,32 @@ def test_the_dashboard_package_is_mounted_on_the_listener(bundle, store_url, mon
         assert reply.text == f"revision {srv.runtime.holder.serving().revision}"
         assert seen["calls"] is srv.calls and seen["executor"] is srv.http.executor
         assert post(client, "Ping", {}).status_code == 200  # the API is still served
+
+
+def test_a_call_in_flight_finishes_when_the_worker_drains(srv, monkeypatch):
+    import threading
+    import time
+
+    started = threading.Event()
+
+    def ping(request, call):
+        started.set()
+        time.sleep(0.5)
+        return pb.PingResponse()
+
+    monkeypatch.setattr(srv.calls, "ping", ping)
+    replies = []
+
+    def call():
+        with httpx.Client(base_url=srv.base_url, timeout=10) as c:
+            replies.append(post(c, "Ping", {}))
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert started.wait(10)
+    srv.runtime.begin_shutdown()  # what SIGTERM does: readiness first, then the listeners
+    srv.http.stop()
+    caller.join(10)
+    assert [r.status_code for r in replies] == [200]
+    with pytest.raises(httpx.TransportError):  # no longer listening
+        httpx.post(srv.base_url + PREFIX + "Ping", content=b"{}", headers=JSON, timeout=2)
