@@ -215,6 +215,17 @@ def test_a_conflicting_record_is_already_exists_409(client):
     assert (reply.status_code, reply.json()["code"]) == (409, "already_exists")
 
 
+def test_a_json_field_that_cannot_be_read_is_named(client):
+    typo = post(client, "CheckCoverage", {"ticket": {"ticketID": "T-1"}})
+    assert typo.status_code == 400 and typo.json()["code"] == "invalid_argument"
+    assert typo.json()["message"].startswith("ticket: ") and "ticketID" in typo.json()["message"]
+    assert typo.headers["entitle-field"] == "ticket"
+    wrong_type = post(client, "CheckCoverage", {"ticket": {"priority": 3}})
+    assert wrong_type.headers["entitle-field"] == "ticket.priority"
+    not_json = client.post(PREFIX + "Ping", content=b"{not", headers=JSON)
+    assert not_json.status_code == 400 and not_json.headers["entitle-field"] == "body"
+
+
 def test_malformed_bodies_are_invalid_argument(client):
     for content, headers in ((b"{not json", JSON), (b"\xff\xff\xff", PROTO),
                              (b'{"ticket": {"priority": 3}}', JSON)):

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from connectrpc.code import Code
 from connectrpc.compat import google_protobuf_binary_codec
-from connectrpc.errors import ConnectError
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from entitle.server.faces.http.status import connect_error
 from entitle.server.service import jsonwire
+from entitle.server.service.failures import Failure
 
 
 class JsonwireCodec:
     """`application/json` for connectrpc: answers in jsonwire's complete form (an automation
-    branches on `"covered": false`); requests with unknown or mistyped fields are refused
-    naming the field, so a typo (`ticketID`) is not silently a missing value."""
+    branches on `"covered": false`); requests are read by `jsonwire.request_from_json`, so a
+    field that cannot be read (a typo such as `ticketID`, a lone surrogate, a number out of
+    range) is `invalid_argument` naming it, as a bad binary request is on either face."""
 
     def name(self) -> str:
         return "json"
@@ -23,18 +23,12 @@ class JsonwireCodec:
         return jsonwire.to_json(message)
 
     def decode(self, data: bytes | bytearray, message_class: type[Message]) -> Message:
-        message = message_class()
         if not data.strip():
-            return message  # an empty body is the empty message, as in binary
+            return message_class()  # an empty body is the empty message, as in binary
         try:
-            return jsonwire.from_json(bytes(data), message)
-        except json_format.ParseError as exc:
-            name = message_class.DESCRIPTOR.name
-            raise ConnectError(
-                Code.INVALID_ARGUMENT, f"the request is not valid JSON for {name}: {exc}"
-            ) from None
-        except (UnicodeDecodeError, RecursionError):
-            raise ConnectError(Code.INVALID_ARGUMENT, "the request is not UTF-8 JSON") from None
+            return jsonwire.request_from_json(bytes(data), message_class())
+        except Failure as failure:
+            raise connect_error(failure) from None
 
 
 def codecs() -> list:

@@ -55,6 +55,9 @@ class CallInterceptor:
 
     async def on_end(self, state, ctx: RequestContext, error: Exception | None) -> None:
         method, token, started = state
+        field = getattr(error, "field", None)  # a FieldError: from the codec or the call
+        if field:
+            ctx.response_headers[FIELD_HEADER] = field
         metrics.observe_call(method, code_name(error), time.perf_counter() - started)
         REQUEST_ID.reset(token)
 
@@ -68,12 +71,6 @@ class ConnectService:
         self.max_call_seconds = max_call_seconds
 
 
-def _failed(ctx: RequestContext, failure: Failure) -> ConnectError:
-    if failure.field:
-        ctx.response_headers[FIELD_HEADER] = failure.field
-    return connect_error(failure)
-
-
 def _unary(rpc_name: str) -> Callable:
     async def handler(self: ConnectService, request, ctx: RequestContext):
         call = HttpCall(ctx, self.max_call_seconds)
@@ -81,7 +78,7 @@ def _unary(rpc_name: str) -> Callable:
             async with asyncio.timeout(call.cap_remaining()):
                 return await threads.run(self.executor, self.calls.handle, rpc_name, request, call)
         except Failure as failure:
-            raise _failed(ctx, failure) from None
+            raise connect_error(failure) from None
         except TimeoutError:
             raise ConnectError(
                 ConnectCode.DEADLINE_EXCEEDED,
@@ -102,7 +99,7 @@ def _stream(rpc_name: str) -> Callable:
             ):
                 yield message
         except Failure as failure:
-            raise _failed(ctx, failure) from None
+            raise connect_error(failure) from None
         finally:
             call.end()
 

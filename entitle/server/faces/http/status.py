@@ -26,8 +26,16 @@ HTTP_STATUS = {
 }
 
 
-def connect_error(failure: Failure) -> ConnectError:
-    return ConnectError(CONNECT_CODES[failure.code], failure.message)
+class FieldError(ConnectError):
+    """A Connect error that remembers the request field at fault (sent as FIELD_HEADER)."""
+
+    def __init__(self, failure: Failure):
+        super().__init__(CONNECT_CODES[failure.code], failure.message)
+        self.field = failure.field
+
+
+def connect_error(failure: Failure) -> FieldError:
+    return FieldError(failure)
 
 
 def error_response(failure: Failure) -> Response:
