@@ -110,7 +110,7 @@ class EntitlementCalls:
         if not request.HasField("ticket"):
             raise invalid("ticket", "is required")
         try:
-            ticket = ticket_from_proto(request.ticket)
+            ticket = ticket_from_proto(request.ticket, now)
             if request.consume and ticket.pauses:
                 raise invalid("ticket.pauses", "an admitted ticket's history is kept as "
                               "events: send `events` (or RecordTicketEvents later)")
@@ -383,9 +383,22 @@ class EntitlementCalls:
 
     def handle_stream(self, rpc_name: str, request, call: Call) -> Iterator:
         """Answer one server-streaming call: its messages; a failure ends it as a Failure."""
+        yield from self.open_stream(rpc_name, request, call)
+
+    def open_stream(self, rpc_name: str, request, call: Call) -> Iterator:
+        """handle_stream, with the request checked now: a bad one raises its Failure here, so
+        a face whose status goes out with the first byte (Server-Sent Events) can answer it."""
         try:
             check_request(request)
-            yield from getattr(self, implementation_name(rpc_name))(request, call)
+            messages = getattr(self, implementation_name(rpc_name))(request, call)
+        except Exception as exc:
+            raise classify(exc) from None
+        return self._classified(messages)
+
+    @staticmethod
+    def _classified(messages: Iterator) -> Iterator:
+        try:
+            yield from messages
         except Exception as exc:
             raise classify(exc) from None
 
