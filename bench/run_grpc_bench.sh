@@ -2,8 +2,8 @@
 # Service benchmarks (docs/benchmarks.md): installs h2load when missing (Debian package
 # nghttp2-client), then runs bench/grpc_bench.py ("gRPC service") with any arguments given:
 # each backend's table ends with the storage's own admission limit on the same database
-# (bench/storage_limit.py) and entitle's ratio to it; or, with --http first,
-# bench/http_bench.py ("HTTP face": HTTP/JSON against HTTP Ping and gRPC).
+# (bench/storage_limit.py) and entitle's ratio to it. With --http first it runs
+# bench/http_bench.py instead ("HTTP face": HTTP/JSON against HTTP Ping and gRPC).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup dev

@@ -125,6 +125,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "retention purges; one replica sweeps at a time; 0 disables (default: 60)",
     )
     p.add_argument(
+        "--sla-sweep-interval", type=float, default=5.0, metavar="S",
+        help="seconds between sweeps of live tickets' SLA clocks (warnings, breaches: each "
+        "at its true instant, noticed at most S late); one replica sweeps at a time; "
+        "0 disables (default: 5)",
+    )
+    p.add_argument(
         "--alert-retention-days", type=float, default=90.0, metavar="DAYS",
         help="purge alerts emitted more than DAYS ago (they are never emitted again); "
         "0 keeps them forever (default: 90)",
@@ -148,8 +154,9 @@ def run(args: argparse.Namespace) -> int:
         problems.append("--threads must be at least 1")
     if args.reload_interval < 0 or args.grace < 0:
         problems.append("--reload-interval and --grace must not be negative")
-    if args.sweep_interval < 0 or args.alert_retention_days < 0:
-        problems.append("--sweep-interval and --alert-retention-days must not be negative")
+    if args.sweep_interval < 0 or args.alert_retention_days < 0 or args.sla_sweep_interval < 0:
+        problems.append("--sweep-interval, --sla-sweep-interval and --alert-retention-days "
+                        "must not be negative")
     try:
         runtime_clock()
     except ValueError as exc:
@@ -216,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
         mask_attributes=tuple(args.mask_attribute),
         mask_subject=args.mask_subject,
         sweep_interval=args.sweep_interval,
+        sla_sweep_interval=args.sla_sweep_interval,
         alert_retention_days=args.alert_retention_days,
     )
     try:
