@@ -414,6 +414,17 @@ class EntitlementCalls:
         self._alert_filter(request.filter)
         return service.watch(request, call)
 
+    def recent_alerts(self, f: pb.AlertFilter, before_cursor: int, limit: int) -> list[pb.Alert]:
+        """The dashboard's alert log, newest first before a cursor (ListAlerts pages forward)."""
+        service = self._alert_service()
+        self._alert_filter(f)
+        if before_cursor < 0:
+            raise invalid("before", "must not be negative")
+        try:
+            return service.recent(f, before_cursor, limit)
+        except Exception as exc:
+            raise classify(exc) from None
+
     def list_alerts(self, request, call: Call):
         service = self._alert_service()
         self._alert_filter(request.filter)

@@ -140,6 +140,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             PRIMARY KEY (ticket_id, event_id)
         )""",
     )),
+    Migration(4, "dashboard reads", (
+        # The dashboard's contract page lists a contract's admitted tickets, newest first.
+        "CREATE INDEX ticket_admissions_contract ON ticket_admissions (contract_id, admitted_at)",
+        # Its SLA page lists quiet tickets (every clock paused or stopped), newest change first.
+        "CREATE INDEX ticket_clocks_quiet ON ticket_clocks (updated_at) "
+        "WHERE next_alert_at IS NULL",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version
