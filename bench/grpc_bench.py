@@ -129,12 +129,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(store: str, port: int, workers: int, log: Path,
-                 policies: Path = REPO / "policies") -> subprocess.Popen:
+def start_server(
+    store: str, port: int, workers: int, log: Path, policies: Path = REPO / "policies",
+    http_port: int | None = None,
+) -> subprocess.Popen:
+    """`entitle serve` on `port` (gRPC) and `http_port` (HTTP; None: no HTTP listener)."""
+    http = ["--http", f"127.0.0.1:{http_port}"] if http_port else ["--no-http"]
     cmd = [
         sys.executable, "-m", "entitle", "serve", "--policies", str(policies),
         "--store", store, "--listen", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--reload-interval", "0", "--log-level", "warning",
+        "--reload-interval", "0", "--log-level", "warning", *http,
     ]
     env = {**os.environ, FAKE_NOW_ENV: NOW.isoformat()}
     with open(log, "ab") as out:
@@ -173,25 +177,32 @@ def check_body(port: int, method: str, body: bytes, response_type) -> None:
         response_type.FromString(raw)
 
 
+GRPC_HEADERS = ("content-type: application/grpc", "te: trailers")
+
+
 def run_h2load(
     port: int, method: str, body: bytes, args, work: Path, backend: str, name: str,
     rps: float | None = None, server: subprocess.Popen | None = None,
+    headers: tuple[str, ...] = GRPC_HEADERS, http1: bool = False,
 ) -> Result:
     """Saturating (each stream sends its next call as soon as the last one returns), or paced
-    at `rps` calls per second in all."""
+    at `rps` calls per second in all. `http1`: HTTP/1.1 with keep-alive, one call at a time
+    per connection and as many connections as streams (the HTTP face has no HTTP/2)."""
     body_file = work / f"{name}.bin"
     body_file.write_bytes(body)
     log_file = work / f"{name}.tsv"
     log_file.unlink(missing_ok=True)
+    connections = args.streams if http1 else args.connections
     cmd = [
-        args.h2load, "-c", str(args.connections), "-m", str(args.streams // args.connections),
+        args.h2load, "-c", str(connections), "-m", str(args.streams // connections),
         "-t", "1", "-D", str(max(1, round(args.duration))),  # h2load takes whole seconds
         "--warm-up-time", str(max(0, round(args.warmup))),
-        "-d", str(body_file), "-H", "content-type: application/grpc", "-H", "te: trailers",
+        "-d", str(body_file), *(x for h in headers for x in ("-H", h)),
+        *(("--h1",) if http1 else ()),
         f"--log-file={log_file}", f"http://127.0.0.1:{port}{SERVICE}{method}",
     ]
     if rps is not None:  # h2load paces each connection
-        cmd[1:1] = [f"--rps={max(1.0, rps / args.connections):.1f}"]
+        cmd[1:1] = [f"--rps={max(1.0, rps / connections):.1f}"]
     cpu_before = server_cpu(server) if server else float("nan")
     done_run = subprocess.run(cmd, capture_output=True, text=True)
     cpu_used = server_cpu(server) - cpu_before if server else float("nan")

@@ -126,3 +126,12 @@ def test_a_ticket_at_the_history_limit_replays_every_cycle(snapshot):
     assert [c.cycle for c in cycles] == list(range(1, MAX_EVENTS // 4 + 1))
     assert {c.state for c in cycles[:-1]} == {"met"}
     assert cycles[-1].state in ("running", "paused", "breached")
+
+
+def test_same_instant_events_of_one_type_apply_by_id_whatever_the_delivery_order():
+    from entitle.engine.clocks import ordered_events
+
+    at = parse_instant("at", "2026-06-15T10:00:00Z")
+    low = TicketEvent("e0", "priority_changed", at, priority="low")
+    medium = TicketEvent("e1", "priority_changed", at, priority="medium")
+    assert ordered_events([medium, low]) == ordered_events([low, medium]) == (low, medium)

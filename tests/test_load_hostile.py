@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -31,12 +30,11 @@ def _kinds(text: str) -> list[str]:
     return [d.data["kind"] for d in load_text(text, "x.yaml")[0]]
 
 
+@pytest.mark.timeout(60)  # a hang guard, not a speed claim (bench/ measures speed)
 @pytest.mark.parametrize("style", DEEP)
-def test_deep_nesting_is_reported_where_the_limit_is_crossed_fast(style: str) -> None:
+def test_deep_nesting_is_reported_where_the_limit_is_crossed(style: str) -> None:
     body, (line, col) = DEEP[style]
-    started = time.perf_counter()
     diags = _diags("kind: Plan\nid: x\n" + body + "---\nkind: Sla\n")
-    assert time.perf_counter() - started < 2  # libyaml is quadratic in depth: not read on
     assert diags == [(line, col, f"nesting deeper than {MAX_DEPTH} levels; flatten the structure")]
     assert _kinds("kind: Plan\nid: x\n" + body + "---\nkind: Sla\n") == ["Sla"]
 
@@ -68,13 +66,12 @@ def test_nesting_through_an_alias_is_reported_at_the_alias() -> None:
     assert [(line, col) for line, col, _ in _diags(text)] == [(3, 34)]
 
 
-def test_billion_laughs_is_refused_fast_at_the_alias_that_crosses_the_budget() -> None:
+@pytest.mark.timeout(60)  # a hang guard: the expansion budget is what is asserted
+def test_billion_laughs_is_refused_at_the_alias_that_crosses_the_budget() -> None:
     rows = ["kind: Calendar", "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         rows.append(f"{name}: &{name} [{', '.join(['*' + prev] * 10)}]")
-    started = time.perf_counter()
     docs, diags = load_text("\n".join(rows) + "\n", "laughs.yaml")
-    assert time.perf_counter() - started < 1
     assert docs == [] and [(d.line, d.col) for d in diags] == [(6, 36)]
     assert f"more than {ALIAS_BUDGET:,} values" in diags[0].message
 

@@ -175,10 +175,13 @@ def test_generation_is_deterministic_and_matches_committed(tmp_path):
     assert _genproto(box).returncode == 0
     assert _generated(box) == first
     assert first == _generated(ROOT)
-    assert set(first) == {"__init__.py", "entitle_pb2.py", "entitle_pb2.pyi", "entitle_pb2_grpc.py"}
+    assert set(first) == {
+        "__init__.py", "entitle_pb2.py", "entitle_pb2.pyi", "entitle_pb2_grpc.py",
+        "entitle_connect.py",
+    }
 
 
-@pytest.mark.parametrize("damage", ["edit", "extra", "missing", "proto-changed"])
+@pytest.mark.parametrize("damage", ["edit", "extra", "missing", "connect-edit", "proto-changed"])
 def test_check_reports_stale_code(tmp_path, damage):
     box = _sandbox(tmp_path)
     out = box / "entitle" / "v1"
@@ -189,6 +192,9 @@ def test_check_reports_stale_code(tmp_path, damage):
         (out / "retired_pb2.py").write_text("# from a deleted proto\n")
     elif damage == "missing":
         (out / "entitle_pb2_grpc.py").unlink()
+    elif damage == "connect-edit":
+        with (out / "entitle_connect.py").open("a") as f:
+            f.write("# hand edit\n")
     else:
         proto = box / "proto" / "entitle" / "v1" / "entitle.proto"
         text = proto.read_text().replace(

@@ -4,7 +4,6 @@ business time, alert thresholds. Each case is a YAML file next to a small base b
 from __future__ import annotations
 
 import difflib
-import time
 from datetime import date, timedelta
 
 import pytest
@@ -413,12 +412,11 @@ def test_closest_is_what_difflib_answers(word, choices):
     assert Closest(choices)(word) == (expected[0] if expected else None)
 
 
-def test_did_you_mean_is_fast_with_many_candidates_and_many_mistakes():
+@pytest.mark.timeout(120)  # a hang guard; bench/validate_bench.py measures the speed
+def test_did_you_mean_with_many_candidates_and_many_mistakes():
     """1,000 plans and 5,000 broken references (difflib alone: ~6 ms each, 30 s)."""
     plans = frozenset(f"plan-{i}" for i in range(1000))
-    started = time.perf_counter()
     hints = [did_you_mean(f"xplan-{i % 2500}", plans) for i in range(5000)]
-    assert time.perf_counter() - started < 3
     assert hints[7] == "; did you mean 'plan-7'?"
 
 

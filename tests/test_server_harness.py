@@ -98,19 +98,27 @@ class InProcess:
     port: int
     channel: grpc.Channel
     stub: entitle_pb2_grpc.EntitlementServiceStub
+    http: object | None = None  # faces.http.server.HttpServer, with http=True
+
+    @property
+    def base_url(self) -> str:
+        """The HTTP face's root, e.g. http://127.0.0.1:PORT (with http=True)."""
+        return f"http://127.0.0.1:{self.http.port}"
 
 
 @contextlib.contextmanager
 def in_process(
     bundle: Path, store_url: str, *, now: datetime = NOW, reload_interval: float = 0,
-    config: dict | None = None,
+    config: dict | None = None, http: bool = False,
 ) -> Iterator[InProcess]:
     """One worker in this process, on a real port, with a fixed clock; `config` overrides
-    ServeConfig fields (e.g. tls_cert, tokens_file, max_message_bytes)."""
+    ServeConfig fields (e.g. tls_cert, tokens_file, max_message_bytes). With `http`, the
+    HTTP face listens too, on a port of its own, answering with the same calls."""
     config = ServeConfig(
         policies=str(bundle),
         store_url=store_url,
         listen="127.0.0.1:0",
+        http_listen="127.0.0.1:0" if http else "",
         reload_interval=reload_interval,
         grace=1.0,
         **(config or {}),
@@ -118,14 +126,25 @@ def in_process(
     runtime = Runtime.open(config, FixedClock(now))
     calls = EntitlementCalls(runtime)
     server, port = build_server(runtime, calls)
+    http_server = None
+    if http:
+        from entitle.server.faces.http.server import HttpServer
+
+        http_server = HttpServer(runtime, calls)
     runtime.start()
     server.start()
+    if http_server is not None:
+        http_server.start()
     channel, stub = stub_for(port)
     try:
-        yield InProcess(runtime, calls, server, port, channel, stub)
+        yield InProcess(runtime, calls, server, port, channel, stub, http_server)
     finally:
         channel.close()
-        server.stop(None).wait()
+        runtime.begin_shutdown()
+        stopped = server.stop(None)
+        if http_server is not None:
+            http_server.stop()
+        stopped.wait()
         runtime.close()
 
 
@@ -146,6 +165,9 @@ class ServerProcess:
         self.extra_args = tuple(extra_args)  # more `entitle serve` flags
         self.workers, self.reload_interval, self.now = workers, reload_interval, now
         self.port = port or free_port()
+        # Its own HTTP port too (never the default 8080: tests run side by side).
+        own_http = not {"--http", "--no-http"} & set(self.extra_args)
+        self.http_port = free_port() if own_http else None
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> ServerProcess:
@@ -155,6 +177,7 @@ class ServerProcess:
             "--policies", str(self.bundle), "--store", self.store_url,
             "--listen", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
             "--reload-interval", str(self.reload_interval), "--grace", "5",
+            *(("--http", f"127.0.0.1:{self.http_port}") if self.http_port else ()),
             *self.extra_args,
         ]
         with open(self.log, "ab") as log:

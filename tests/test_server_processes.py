@@ -204,7 +204,7 @@ def serve_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProces
 
 def test_serve_refuses_bad_options(bundle, tmp_path):
     store = f"sqlite:///{tmp_path / 'entitle.db'}"
-    common = ["--policies", str(bundle), "--listen", "127.0.0.1:0"]
+    common = ["--policies", str(bundle), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]
     out = serve_cli(*common, "--workers", "0", "--store", store)
     assert out.returncode == 2 and "--workers" in out.stderr
     out = serve_cli(*common, "--store", store, env={FAKE_NOW_ENV: "someday"})

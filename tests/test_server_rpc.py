@@ -135,7 +135,6 @@ def test_hours_plan_admission_ties_the_ticket_to_its_contract(srv):
         (lambda t: t.ClearField("product"), "ticket.product"),
         (lambda t: setattr(t, "priority", "critical"), "ticket.priority"),
         (lambda t: t.ClearField("priority"), "ticket.priority"),
-        (lambda t: t.ClearField("created_at"), "ticket.created_at"),
         (lambda t: t.created_at.FromDatetime(datetime(1999, 12, 31)), "ticket.created_at"),
         (lambda t: t.created_at.CopyFrom(timestamp(NOW + timedelta(days=2))), "ticket.created_at"),
         (lambda t: t.created_at.CopyFrom(Timestamp(seconds=10**15)), "ticket.created_at"),
@@ -154,6 +153,17 @@ def test_bad_tickets_name_their_field(srv, mutate, field):
     for consume_it in (False, True):
         request = pb.CheckCoverageRequest(ticket=msg, consume=consume_it)
         fails(srv.stub.CheckCoverage, request, grpc.StatusCode.INVALID_ARGUMENT, field)
+
+
+def test_an_omitted_created_at_is_the_servers_time(srv):
+    """An automation firing on ticket creation may leave created_at out: it is now."""
+    sent = ticket("T-now", "globex", "mail", "high")
+    sent.ClearField("created_at")
+    reply = consume(srv.stub, sent)
+    assert reply.admitted and reply.decision.covered
+    assert reply.decision.decided_at.ToDatetime(tzinfo=UTC) == NOW
+    dated = read(srv.stub, ticket("T-dated", "globex", "mail", "high", created_at=NOW))
+    assert [t.due_at for t in reply.decision.targets] == [t.due_at for t in dated.decision.targets]
 
 
 def test_a_missing_priority_is_required_not_unknown(srv):

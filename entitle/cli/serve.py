@@ -1,4 +1,5 @@
-"""`entitle serve`: the gRPC service, as a supervisor of worker processes sharing one port."""
+"""`entitle serve`: the gRPC service and its HTTP/JSON face, as a supervisor of worker
+processes sharing the ports."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 from entitle.server.config import (
+    DEFAULT_HTTP_LISTEN,
     DEFAULT_LISTEN,
     DEFAULT_STORE,
     FAKE_NOW_ENV,
@@ -20,10 +22,11 @@ from entitle.server.config import (
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
-        help="serve coverage decisions and the usage ledger over gRPC",
+        help="serve coverage decisions and the usage ledger over gRPC and HTTP/JSON",
         description=(
-            "Serves the bundle over gRPC with health checks and reflection. Several worker "
-            "processes share the port (SO_REUSEPORT); file changes under --policies and SIGHUP "
+            "Serves the bundle over gRPC with health checks and reflection, and over HTTP/JSON "
+            "(the Connect protocol, docs/api.md#http). Several worker processes share the "
+            "ports (SO_REUSEPORT); file changes under --policies and SIGHUP "
             "reload the bundle, keeping the last good one when the new one is invalid or "
             f"breaking. Testing aid: {FAKE_NOW_ENV}=<ISO instant> fixes the server's clock."
         ),
@@ -35,8 +38,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         f"postgresql://... (default: {DEFAULT_STORE})",
     )
     p.add_argument(
-        "--listen", default=DEFAULT_LISTEN, help=f"HOST:PORT (default: {DEFAULT_LISTEN})"
+        "--listen", default=DEFAULT_LISTEN,
+        help=f"HOST:PORT of the gRPC service (default: {DEFAULT_LISTEN})",
     )
+    http = p.add_mutually_exclusive_group()
+    http.add_argument(
+        "--http", default=DEFAULT_HTTP_LISTEN, metavar="HOST:PORT",
+        help=f"HOST:PORT of the HTTP/JSON face (default: {DEFAULT_HTTP_LISTEN})",
+    )
+    http.add_argument("--no-http", action="store_true", help="serve gRPC only")
     p.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1,
         help="worker processes (default: the number of CPUs)",
@@ -170,15 +180,30 @@ def run(args: argparse.Namespace) -> int:
             print(f"entitle serve: {problem}", file=sys.stderr)
         return 2
     setup_logging(args.log_level, role="supervisor")
-    try:
-        reservation, listen = reserve_port(args.listen)
-    except (OSError, ValueError) as exc:
-        print(f"entitle serve: cannot listen on {args.listen}: {exc}", file=sys.stderr)
-        return 2
+    reservations, bound = [], {}
+    wanted = {"--listen": args.listen} if args.no_http else {
+        "--listen": args.listen, "--http": args.http}
+    for flag, address in wanted.items():
+        try:
+            reservation, bound[flag] = reserve_port(address)
+        except (OSError, ValueError) as exc:
+            for taken in reservations:
+                taken.close()
+            print(f"entitle serve: cannot listen on {address}: {exc}", file=sys.stderr)
+            return 2
+        reservations.append(reservation)
+    listen, http_listen = bound["--listen"], bound.get("--http", "")
+    print(
+        f"entitle serve: gRPC on {listen}"
+        + (f", HTTP on http{'s' if args.tls_cert else ''}://{http_listen}" if http_listen else "")
+        + f" ({args.workers} worker{'s' if args.workers != 1 else ''})",
+        file=sys.stderr,
+    )
     config = ServeConfig(
         policies=str(Path(args.policies).absolute()),
         store_url=store_url(args.store),
         listen=listen,
+        http_listen=http_listen,
         workers=args.workers,
         reload_interval=args.reload_interval,
         accept_breaking=args.accept_breaking,
@@ -204,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         return Supervisor(config).run()
     finally:
-        reservation.close()
+        for reservation in reservations:
+            reservation.close()
 
 
 def _store_problems(store: str) -> list[str]:
@@ -242,14 +268,15 @@ def _security_problems(args: argparse.Namespace) -> list[str]:
     problems = check_tls_flags(
         ServeConfig(tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca)
     )
-    if not args.tls_cert and not args.allow_insecure:
+    listens = [args.listen] if args.no_http else [args.listen, args.http]
+    for listen in listens if not args.tls_cert and not args.allow_insecure else ():
         try:
-            loopback = is_loopback(args.listen)
+            loopback = is_loopback(listen)
         except ValueError:
             loopback = True  # reported when the port is reserved
         if not loopback:
             problems.append(
-                f"refusing plaintext on {args.listen}: not a loopback address; give "
+                f"refusing plaintext on {listen}: not a loopback address; give "
                 "--tls-cert and --tls-key, or --allow-insecure (e.g. behind a TLS proxy)"
             )
     if args.tokens:

@@ -199,15 +199,15 @@ class History:
 
 
 def ordered_events(events: Iterable[TicketEvent]) -> tuple[TicketEvent, ...]:
-    """Events in the order they apply: by instant, then EVENT_TYPES order, then delivery;
-    a repeated id is dropped (the first delivery wins)."""
+    """Events in the order they apply: by instant, then EVENT_TYPES order, then event id (so
+    the order never depends on delivery); a repeated id is dropped (the first delivery wins)."""
     seen: set[str] = set()
     unique = []
     for e in events:
         if e.id not in seen:
             seen.add(e.id)
             unique.append(e)
-    return tuple(sorted(unique, key=lambda e: (e.at, _ORDER[e.type])))
+    return tuple(sorted(unique, key=lambda e: (e.at, _ORDER[e.type], e.id)))
 
 
 @dataclass(frozen=True)

@@ -106,8 +106,8 @@ def quota_for(plan: Plan, contract: Contract, at: datetime, usage: UsageView) ->
     return _quota(plan, period, key, float(usage.used(contract.id, key)))
 
 
-def _quotas(live: Sequence[tuple[Contract, Plan]], at: datetime,
-            usage: UsageView) -> list[Quota]:
+def quotas_for(live: Sequence[tuple[Contract, Plan]], at: datetime,
+               usage: UsageView) -> list[Quota]:
     """quota_for() of several contracts, their usage read at once."""
     periods = [period_at(plan, c, at) for c, plan in live]
     keys = [period_key(p) for p in periods]
@@ -216,7 +216,7 @@ def decide(snapshot: Snapshot, usage: UsageView, ticket: Ticket, now: datetime) 
     pairs = [(c, policy.plans[c.plan_id]) for c in live]
     candidates = [
         _Candidate(c, plan, quota, _needs_quota(plan, quota))
-        for (c, plan), quota in zip(pairs, _quotas(pairs, at, usage), strict=True)
+        for (c, plan), quota in zip(pairs, quotas_for(pairs, at, usage), strict=True)
     ]
     best = min(candidates, key=_Candidate.rank)
     contract, plan, quota = best.contract, best.plan, best.quota

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from entitle.engine.calendars import earlier, later
-from entitle.engine.decide import UsageView, quota_for
+from entitle.engine.decide import UsageView, quota_for, quotas_for
 from entitle.engine.model import Contract, Policy
 from entitle.engine.periods import lifecycle
 
@@ -24,6 +24,7 @@ ALL_PRODUCTS = "*"  # the product group of contracts covering every product
 NO_OWNER = "-"
 BAR_WIDTH = 8
 RENEWAL_LEAD = timedelta(days=7)  # a renewal may start this long before the contract ends
+USAGE_BATCH = 400  # periods whose usage one read asks for (a statement has bounded size)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,19 @@ def _percent_used(policy: Policy, usage: UsageView, contract: Contract, at: date
     return quota_for(plan, contract, at, usage).percent_used
 
 
+def _percents_used(
+    policy: Policy, usage: UsageView, contracts: list[Contract], at: datetime
+) -> dict[str, float | None]:
+    """_percent_used of many contracts, their usage read USAGE_BATCH periods at a time."""
+    live = [(c, policy.plans[c.plan_id]) for c in contracts if lifecycle(c, at) == "active"]
+    out: dict[str, float | None] = {}
+    for i in range(0, len(live), USAGE_BATCH):
+        chunk = live[i:i + USAGE_BATCH]
+        for (c, _), quota in zip(chunk, quotas_for(chunk, at, usage), strict=True):
+            out[c.id] = quota.percent_used
+    return out
+
+
 def _covers_all_of(renewal: Contract, contract: Contract) -> bool:
     """`renewal` covers every product `contract` covers (the same ones or more)."""
     if renewal.products is None:
@@ -87,34 +101,48 @@ def _renewal_of(contract: Contract, candidates: Iterable[Contract]) -> str | Non
     return min(found, key=lambda c: (c.start_at, c.id)).id if found else None
 
 
+RENEWAL_COLUMNS = (
+    Column("contract", "CONTRACT"), Column("customer", "CUSTOMER"), Column("plan", "PLAN"),
+    Column("owner", "OWNER"), Column("recipients", "RECIPIENTS"), Column("state", "STATE"),
+    Column("ends", "ENDS"), Column("days_left", "DAYS LEFT", "number"),
+    Column("quota_used", "QUOTA USED", "percent"), Column("renewed_by", "RENEWED BY"),
+)
+
+
+def ending_within(policy: Policy, at: datetime, within: timedelta) -> list[Contract]:
+    """Contracts whose end falls in [at, at + within), soonest first (then by id)."""
+    horizon = later(at, within)  # `--now` late in 9999: to the end of time
+    return sorted(
+        (c for c in policy.contracts.values()
+         if c.end_at is not None and at <= c.end_at < horizon),
+        key=lambda c: (c.end_at, c.id),
+    )
+
+
+def renewal_rows(
+    policy: Policy, usage: UsageView, ending: list[Contract], at: datetime
+) -> tuple[dict, ...]:
+    """The renewals report's rows of these contracts (a page of ending_within, or all)."""
+    percents = _percents_used(policy, usage, ending, at)
+    return tuple({
+        "contract": c.id,
+        "customer": c.customer,
+        "plan": c.plan_id,
+        "owner": c.owner,
+        "recipients": " ".join(c.notify) or None,
+        "state": _state(c, at),
+        "ends": c.end.isoformat() if c.end else None,
+        "days_left": round((c.end_at - at).total_seconds() / 86400, 1),
+        "quota_used": percents.get(c.id),
+        "renewed_by": _renewal_of(c, policy.by_customer.get(c.customer, ())),
+    } for c in ending)
+
+
 def renewals(policy: Policy, usage: UsageView, at: datetime, within: timedelta) -> Report:
     """Contracts in their term (or planned) whose end falls in [at, at + within), soonest first."""
-    horizon = later(at, within)  # `--now` late in 9999: to the end of time
-    rows = []
-    ending = [
-        c for c in policy.contracts.values()
-        if c.end_at is not None and at <= c.end_at < horizon
-    ]
-    for c in sorted(ending, key=lambda c: (c.end_at, c.id)):
-        rows.append({
-            "contract": c.id,
-            "customer": c.customer,
-            "plan": c.plan_id,
-            "owner": c.owner,
-            "state": _state(c, at),
-            "ends": c.end.isoformat() if c.end else None,
-            "days_left": round((c.end_at - at).total_seconds() / 86400, 1),
-            "quota_used": _percent_used(policy, usage, c, at),
-            "renewed_by": _renewal_of(c, policy.by_customer.get(c.customer, ())),
-        })
-    columns = (
-        Column("contract", "CONTRACT"), Column("customer", "CUSTOMER"), Column("plan", "PLAN"),
-        Column("owner", "OWNER"), Column("state", "STATE"), Column("ends", "ENDS"),
-        Column("days_left", "DAYS LEFT", "number"), Column("quota_used", "QUOTA USED", "percent"),
-        Column("renewed_by", "RENEWED BY"),
-    )
+    rows = renewal_rows(policy, usage, ending_within(policy, at, within), at)
     days = within.total_seconds() / 86400
-    return Report("renewals", at, {"within_days": days}, columns, tuple(rows))
+    return Report("renewals", at, {"within_days": days}, RENEWAL_COLUMNS, rows)
 
 
 def usage_report(

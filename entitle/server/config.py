@@ -11,6 +11,7 @@ from entitle.engine.ticket import TicketError, parse_instant
 from entitle.server.clock import Clock, FixedClock, SystemClock
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
 DEFAULT_STORE = "sqlite:///entitle.db"
 MAX_MESSAGE_BYTES = 1024 * 1024
 FAKE_NOW_ENV = "ENTITLE_FAKE_NOW"
@@ -21,6 +22,9 @@ class ServeConfig:
     policies: str = "policies"
     store_url: str = DEFAULT_STORE
     listen: str = DEFAULT_LISTEN
+    # HOST:PORT of the HTTP/JSON face (Connect protocol); "" is off. `entitle serve` defaults
+    # to DEFAULT_HTTP_LISTEN; a config made in code (tests) has no HTTP listener unless asked.
+    http_listen: str = ""
     workers: int = 1
     reload_interval: float = 1.0  # seconds between bundle polls; 0 disables watching
     accept_breaking: bool = False  # start on the disk bundle even if it breaks the accepted one

@@ -1,4 +1,5 @@
-"""The parent of `entitle serve`: runs N worker processes on one port, restarts crashed ones.
+"""The parent of `entitle serve`: runs N worker processes on one port (and one HTTP port),
+restarts crashed ones.
 
 Threads do not add throughput (the rules engine holds the GIL), processes do: every worker
 binds the same address with SO_REUSEPORT and the kernel spreads connections across them.
@@ -129,8 +130,9 @@ class Supervisor:
             self._spawn(i)
         log.info(
             "serving",
-            extra={"listen": self.config.listen, "workers": self.config.workers,
-                   "store": redact(self.config.store_url), "policies": self.config.policies},
+            extra={"listen": self.config.listen, "http": self.config.http_listen or "off",
+                   "workers": self.config.workers, "store": redact(self.config.store_url),
+                   "policies": self.config.policies},
         )
         restart_at: dict[int, float] = {}
         while True:

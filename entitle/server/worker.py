@@ -1,4 +1,5 @@
-"""One worker process of `entitle serve`: its own store connection, snapshot and gRPC server."""
+"""One worker process of `entitle serve`: its own store connection, snapshot, gRPC server and
+HTTP listener (both faces answer with one EntitlementCalls)."""
 
 from __future__ import annotations
 
@@ -31,15 +32,30 @@ def serve_worker(config: ServeConfig, index: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: runtime.request_reload("SIGHUP"))
+    calls = EntitlementCalls(runtime)
     try:
-        server, port = build_server(runtime, EntitlementCalls(runtime))
+        server, port = build_server(runtime, calls)
     except RuntimeError as exc:
         log.error("cannot listen", extra={"listen": config.listen, "error": str(exc)})
         runtime.close()
         return EXIT_CONFIG
+    http = None
+    if config.http_listen:
+        from entitle.server.faces.http.server import HttpServer
+
+        try:
+            http = HttpServer(runtime, calls)
+        except RuntimeError as exc:
+            log.error("cannot listen", extra={"http": config.http_listen, "error": str(exc)})
+            server.stop(None)
+            runtime.close()
+            return EXIT_CONFIG
     runtime.start()
     server.start()
     log.info("listening", extra={"listen": config.listen, "port": port})
+    if http is not None:
+        http.start()
+        log.info("listening", extra={"http": config.http_listen, "port": http.port})
     parent = int(os.environ.get(SUPERVISOR_ENV, "0")) or None
     while not stop.wait(PARENT_CHECK_SECONDS):
         if parent is not None and os.getppid() != parent:
@@ -47,7 +63,10 @@ def serve_worker(config: ServeConfig, index: int) -> int:
             break
     log.info("draining", extra={"grace_s": config.grace})
     runtime.begin_shutdown()  # health says NOT_SERVING, alert streams end, then calls drain
-    server.stop(config.grace).wait()
+    stopped = server.stop(config.grace)
+    if http is not None:
+        http.stop()
+    stopped.wait()
     runtime.close()
     log.info("stopped")
     return 0

@@ -89,6 +89,11 @@ class AlertService:
             alerts=[alert_to_proto(a) for a in page], next_cursor=resume, has_more=more
         )
 
+    def recent(self, f: pb.AlertFilter, before_cursor: int, limit: int) -> list[pb.Alert]:
+        """Alerts newest first, before a cursor (0: from the newest): the dashboard's log."""
+        query = self.query(0, page_size(limit), f)
+        return [alert_to_proto(a) for a in self.store.recent_alerts(query, before_cursor)]
+
     def watch(self, request: pb.WatchAlertsRequest, context) -> Iterator[pb.WatchAlertsResponse]:
         """Stored alerts after the cursor, then new ones as they commit; ends on cancel/close."""
         with self._guard:

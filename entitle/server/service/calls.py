@@ -110,7 +110,7 @@ class EntitlementCalls:
         if not request.HasField("ticket"):
             raise invalid("ticket", "is required")
         try:
-            ticket = ticket_from_proto(request.ticket)
+            ticket = ticket_from_proto(request.ticket, now)
             if request.consume and ticket.pauses:
                 raise invalid("ticket.pauses", "an admitted ticket's history is kept as "
                               "events: send `events` (or RecordTicketEvents later)")
@@ -383,9 +383,22 @@ class EntitlementCalls:
 
     def handle_stream(self, rpc_name: str, request, call: Call) -> Iterator:
         """Answer one server-streaming call: its messages; a failure ends it as a Failure."""
+        yield from self.open_stream(rpc_name, request, call)
+
+    def open_stream(self, rpc_name: str, request, call: Call) -> Iterator:
+        """handle_stream, with the request checked now: a bad one raises its Failure here, so
+        a face whose status goes out with the first byte (Server-Sent Events) can answer it."""
         try:
             check_request(request)
-            yield from getattr(self, implementation_name(rpc_name))(request, call)
+            messages = getattr(self, implementation_name(rpc_name))(request, call)
+        except Exception as exc:
+            raise classify(exc) from None
+        return self._classified(messages)
+
+    @staticmethod
+    def _classified(messages: Iterator) -> Iterator:
+        try:
+            yield from messages
         except Exception as exc:
             raise classify(exc) from None
 
@@ -400,6 +413,17 @@ class EntitlementCalls:
         service = self._alert_service()
         self._alert_filter(request.filter)
         return service.watch(request, call)
+
+    def recent_alerts(self, f: pb.AlertFilter, before_cursor: int, limit: int) -> list[pb.Alert]:
+        """The dashboard's alert log, newest first before a cursor (ListAlerts pages forward)."""
+        service = self._alert_service()
+        self._alert_filter(f)
+        if before_cursor < 0:
+            raise invalid("before", "must not be negative")
+        try:
+            return service.recent(f, before_cursor, limit)
+        except Exception as exc:
+            raise classify(exc) from None
 
     def list_alerts(self, request, call: Call):
         service = self._alert_service()

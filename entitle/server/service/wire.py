@@ -35,10 +35,10 @@ def instant(ts: Timestamp, field: str) -> datetime:
     return EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
 
 
-def ticket_from_proto(msg: pb.Ticket) -> Ticket:
-    """The engine's Ticket; check_ticket then validates every field it has."""
-    if not msg.HasField("created_at"):
-        raise TicketError("created_at", "is required")
+def ticket_from_proto(msg: pb.Ticket, now: datetime) -> Ticket:
+    """The engine's Ticket; check_ticket then validates every field it has. An unset
+    created_at is `now` (the server's time at the call): an automation firing on ticket
+    creation need not send it."""
     attributes: dict[str, str | float] = {}
     for key, value in msg.attributes.items():
         kind = value.WhichOneof("kind")
@@ -50,7 +50,7 @@ def ticket_from_proto(msg: pb.Ticket) -> Ticket:
         customer_id=msg.customer_id,
         product=msg.product,
         priority=msg.priority,
-        created_at=instant(msg.created_at, "created_at"),
+        created_at=_instant_of(msg, "created_at", "created_at") or now,
         subject=msg.subject if msg.HasField("subject") else None,
         attributes=frozen_map(attributes),
         pauses=tuple(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from entitle.server.store.base import (
+    Admission,
     AdmitResult,
     AlertHook,
     AlertQuery,
@@ -26,6 +27,7 @@ BACKGROUND_THREADS = 2
 CHECK_TIMEOUT = 3.0  # seconds `entitle serve` waits for PostgreSQL before refusing to start
 
 __all__ = [
+    "Admission",
     "AdmitResult",
     "AlertHook",
     "AlertQuery",

@@ -99,6 +99,18 @@ class StoredAlert:
 
 
 @dataclass(frozen=True)
+class Admission:
+    """One ticket admitted on a contract, as the ledger keeps it."""
+
+    ticket_id: str
+    period_key: str
+    amount: float
+    admitted_at: datetime
+    released_at: datetime | None
+    release_reason: str | None
+
+
+@dataclass(frozen=True)
 class AlertQuery:
     """Which alerts to read; empty filters match everything."""
 
@@ -121,6 +133,12 @@ class Store(Protocol):
     def used(self, contract_id: str, period_key: str) -> float: ...
 
     def used_many(self, keys: Sequence[tuple[str, str]]) -> list[float]: ...
+
+    def usage_of(self, contract_id: str) -> dict[str, float]: ...
+
+    def current_usage(self) -> dict[tuple[str, str], float]: ...
+
+    def admissions_of(self, contract_id: str, limit: int) -> list[Admission]: ...
 
     def ticket_usage(self, ticket_id: str) -> TicketUsage | None: ...
 
@@ -145,6 +163,8 @@ class Store(Protocol):
     def append_alerts(self, alerts: Iterable[NewAlert], emitted_at: datetime) -> list[int]: ...
 
     def alerts(self, query: AlertQuery) -> tuple[list[StoredAlert], int, bool]: ...
+
+    def recent_alerts(self, query: AlertQuery, before_cursor: int = 0) -> list[StoredAlert]: ...
 
     def latest_cursor(self) -> int: ...
 
@@ -173,6 +193,9 @@ class Store(Protocol):
 
     def due_clocks(self, now: datetime, limit: int
                    ) -> list[tuple[StoredClock, list[StoredEvent]]]: ...
+
+    def clocks_page(self, *, quiet: bool, limit: int
+                    ) -> list[tuple[StoredClock, list[StoredEvent]]]: ...
 
     def record_ticket_events(
         self, ticket_id: str, events: Sequence[StoredEvent], *, max_events: int,

@@ -171,6 +171,18 @@ def _event(row: tuple) -> StoredEvent:
     return StoredEvent(event_id, kind, from_text(at), status, priority)
 
 
+def _with_events(tx: Tx, clocks: list[StoredClock]
+                 ) -> list[tuple[StoredClock, list[StoredEvent]]]:
+    """Each clock with its events (delivery order), read in one statement."""
+    events: dict[str, list[StoredEvent]] = {c.ticket_id: [] for c in clocks}
+    if clocks:
+        marks = ", ".join("?" * len(clocks))
+        for r in tx.all(f"SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ticket_id "
+                        f"IN ({marks}) ORDER BY ticket_id, seq", tuple(events)):
+            events[r[0]].append(_event(r))
+    return [(c, events[c.ticket_id]) for c in clocks]
+
+
 def _alerted(keys: frozenset[str]) -> str:
     return json.dumps(sorted(keys)) if keys else ""
 
@@ -233,17 +245,22 @@ class ClockLedger:
                 "ORDER BY next_alert_at LIMIT ?",
                 (to_text(now), limit),
             )
-            clocks = [_clock(r) for r in rows]
-            events: dict[str, list[StoredEvent]] = {c.ticket_id: [] for c in clocks}
-            if clocks:
-                marks = ", ".join("?" * len(clocks))
-                for r in tx.all(f"SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ticket_id "
-                                f"IN ({marks}) ORDER BY ticket_id, seq",
-                                tuple(events)):
-                    events[r[0]].append(_event(r))
-            return [(c, events[c.ticket_id]) for c in clocks]
+            return _with_events(tx, [_clock(r) for r in rows])
 
         return self._run(work, write=False)
+
+    def clocks_page(self, *, quiet: bool, limit: int
+                    ) -> list[tuple[StoredClock, list[StoredEvent]]]:
+        """The dashboard's SLA page: clocks with a next alert, soonest first, or `quiet` ones
+        (every clock paused or stopped), most recently changed first; index scans both."""
+        if quiet:
+            sql = (f"SELECT {CLOCK_COLUMNS} FROM ticket_clocks WHERE next_alert_at IS NULL "
+                   "ORDER BY updated_at DESC LIMIT ?")
+        else:
+            sql = (f"SELECT {CLOCK_COLUMNS} FROM ticket_clocks WHERE next_alert_at IS NOT NULL "
+                   "ORDER BY next_alert_at LIMIT ?")
+        return self._run(lambda tx: _with_events(tx, [_clock(r) for r in tx.all(sql, (limit,))]),
+                         write=False)
 
     # -- writes ---------------------------------------------------------------------------
     def record_ticket_events(

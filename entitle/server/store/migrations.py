@@ -140,7 +140,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             PRIMARY KEY (ticket_id, event_id)
         )""",
     )),
-    Migration(4, "SLA clocks end with released tickets", (
+    Migration(4, "dashboard reads", (
+        # The dashboard's contract page lists a contract's admitted tickets, newest first.
+        "CREATE INDEX ticket_admissions_contract ON ticket_admissions (contract_id, admitted_at)",
+        # Its SLA page lists quiet tickets (every clock paused or stopped), newest change first.
+        "CREATE INDEX ticket_clocks_quiet ON ticket_clocks (updated_at) "
+        "WHERE next_alert_at IS NULL",
+    )),
+    Migration(5, "SLA clocks end with released tickets", (
         # Set by ReleaseUsage in the release's transaction: every open clock of the ticket
         # is cancelled then, next_alert_at is cleared and no event is recorded after it.
         "ALTER TABLE ticket_clocks ADD COLUMN cancelled_at TEXT",

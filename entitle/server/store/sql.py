@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from entitle.server.metrics import count_alert, count_store_error
 from entitle.server.store.base import (
     EPSILON,
+    Admission,
     AdmitResult,
     AlertHook,
     AlertQuery,
@@ -235,6 +236,27 @@ class SqlStore(ClockLedger):
             "SELECT period_key, used FROM usage_counters WHERE contract_id = ?", (contract_id,)
         ), write=False)
         return {key: float(used) for key, used in rows}
+
+    def current_usage(self) -> dict[tuple[str, str], float]:
+        """Every counter that is not zero (the dashboard ranks contracts by % used with it)."""
+        rows = self._run(lambda tx: tx.all(
+            "SELECT contract_id, period_key, used FROM usage_counters WHERE used > 0"
+        ), write=False)
+        return {(cid, key): float(used) for cid, key, used in rows}
+
+    def admissions_of(self, contract_id: str, limit: int) -> list[Admission]:
+        """A contract's newest admitted tickets, released ones included (marked so)."""
+        rows = self._run(lambda tx: tx.all(
+            "SELECT ticket_id, period_key, amount, admitted_at, released_at, release_reason "
+            "FROM ticket_admissions WHERE contract_id = ? "
+            "ORDER BY admitted_at DESC, ticket_id LIMIT ?",
+            (contract_id, limit),
+        ), write=False)
+        return [
+            Admission(tid, key, float(amount), from_text(at),
+                      from_text(released) if released else None, reason)
+            for tid, key, amount, at, released, reason in rows
+        ]
 
     def ticket_usage(self, ticket_id: str) -> TicketUsage | None:
         def work(tx: Tx) -> TicketUsage | None:
@@ -574,18 +596,11 @@ class SqlStore(ClockLedger):
         def work(tx: Tx) -> tuple[list[StoredAlert], int, bool]:
             top = tx.one("SELECT MAX(cursor) FROM alerts")
             latest = int(top[0]) if top and top[0] is not None else 0
-            where = ["cursor > ?", "cursor <= ?"]
-            params: list = [query.after_cursor, latest]
-            if query.kinds:
-                where.append(f"kind IN ({', '.join('?' for _ in query.kinds)})")
-                params += list(query.kinds)
-            for column in ("customer_id", "contract_id"):
-                if getattr(query, column):
-                    where.append(f"{column} = ?")
-                    params.append(getattr(query, column))
+            where, params = _alert_filter(query)
+            where += ["cursor > ?", "cursor <= ?"]
+            params += [query.after_cursor, latest]
             rows = tx.all(
-                "SELECT cursor, dedupe_key, kind, contract_id, customer_id, plan_id, occurred_at, "
-                "emitted_at, threshold, period_key, body FROM alerts "
+                f"SELECT {_ALERT_COLUMNS} FROM alerts "
                 f"WHERE {' AND '.join(where)} ORDER BY cursor LIMIT ?",
                 (*params, query.limit + 1),
             )
@@ -595,6 +610,19 @@ class SqlStore(ClockLedger):
             return page, resume, more
 
         return self._run(work, write=False)
+
+    def recent_alerts(self, query: AlertQuery, before_cursor: int = 0) -> list[StoredAlert]:
+        """Up to `query.limit` alerts newest first, before `before_cursor` (0: the newest)."""
+        where, params = _alert_filter(query)
+        if before_cursor:
+            where.append("cursor < ?")
+            params.append(before_cursor)
+        rows = self._run(lambda tx: tx.all(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE {' AND '.join(where) or 'TRUE'} "
+            "ORDER BY cursor DESC LIMIT ?",
+            (*params, query.limit),
+        ), write=False)
+        return [_alert(r) for r in rows]
 
     def latest_cursor(self) -> int:
         row = self._read_one("SELECT MAX(cursor) FROM alerts")
@@ -663,6 +691,26 @@ class SqlStore(ClockLedger):
             )
 
         self._run(work)
+
+
+_ALERT_COLUMNS = (
+    "cursor, dedupe_key, kind, contract_id, customer_id, plan_id, occurred_at, emitted_at, "
+    "threshold, period_key, body"
+)
+
+
+def _alert_filter(query: AlertQuery) -> tuple[list[str], list]:
+    """The WHERE terms and parameters of a query's kind, customer and contract filters."""
+    where: list[str] = []
+    params: list = []
+    if query.kinds:
+        where.append(f"kind IN ({', '.join('?' for _ in query.kinds)})")
+        params += list(query.kinds)
+    for column in ("customer_id", "contract_id"):
+        if getattr(query, column):
+            where.append(f"{column} = ?")
+            params.append(getattr(query, column))
+    return where, params
 
 
 def _alert(row: tuple) -> StoredAlert:
