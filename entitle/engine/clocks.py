@@ -59,7 +59,7 @@ STATES = ("running", "paused", "met", "met_late", "breached", "cancelled", "inac
 BREACH = 100  # the threshold percent of a breach
 _END = datetime.max.replace(tzinfo=UTC)  # the end of an open pause, for ordering
 _ORDER = {t: i for i, t in enumerate(EVENT_TYPES)}
-STOPPED_MEMO = 20_000  # stopped clocks remembered per terms; past it the memo starts over
+STOPPED_MEMO = 5_000  # stopped clocks remembered per terms (a memory bound); then it starts over
 
 
 @dataclass(frozen=True)
