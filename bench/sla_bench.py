@@ -2,9 +2,11 @@
 
 1. Calls, in one run against one store, alternating blocks so drift hits both alike:
    - CheckCoverage with consume=false (a read: decision, clocks, one usage read);
-   - RecordTicketEvents with one new event (the ticket's row locked, its events read, the
-     event inserted, its clocks recomputed from the whole history, the row updated, one
-     commit); tickets are rotated so each has at most --events-per-ticket events;
+   - RecordTicketEvents with one new event (the ticket's row locked and its events read in
+     one round trip, the clocks recomputed (open ones measured, stopped ones remembered),
+     the event inserted and the row updated with the durable commit: the store's group
+     commit, a group of one here); tickets are rotated so each has at most
+     --events-per-ticket events;
    measured twice: through the service code in this process (EntitlementCalls, no gRPC),
    and over gRPC against a real `entitle serve` process (sequential Python client). The
    ticket is Initech's on a bench contract with the example bundle's premium SLA (business

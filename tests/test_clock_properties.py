@@ -177,3 +177,41 @@ def test_a_ticket_without_history_gets_the_clocks_of_the_full_replay(cal, start,
     history = History(start, priority)
     now = start + timedelta(minutes=offset)
     assert _fresh(terms, history, now) == _replayed(terms, history, now)
+
+
+@PROFILE
+@given(maybe_calendars, instants, st.data())
+def test_a_released_ticket_s_clocks_stop_at_the_release_and_stay_so(cal, start, data) -> None:
+    """Cancelled at the release: every open clock ends then (like a resolve, a threshold
+    reached exactly then is not crossed), what was crossed before stays, nothing after."""
+    terms = _terms(cal)
+    events = data.draw(histories(start))
+    cut = start + timedelta(minutes=data.draw(st.integers(0, 6000)))
+    later = [cut + timedelta(minutes=data.draw(st.integers(0, 9000))) for _ in range(2)]
+    released = History(start, "medium", events, cancelled_at=cut)
+    first, second = (evaluate(terms, released, now) for now in later)
+    assert first == second  # frozen
+    assert first.next_crossing_at is None
+    assert {c.state for c in first.clocks} <= {"met", "met_late", "cancelled"}
+    plain = evaluate(terms, History(start, "medium", events), cut)
+    assert set(first.crossings) == {x for x in plain.crossings if x.at < cut}
+    assert evaluate(terms, released, cut - timedelta(minutes=1)) == evaluate(
+        terms, History(start, "medium", events), cut - timedelta(minutes=1))
+
+
+@PROFILE
+@given(maybe_calendars, instants, st.data())
+def test_remembered_stopped_clocks_give_exactly_the_full_replay(cal, start, data) -> None:
+    """A live ticket's clocks measured event after event on one terms object (stopped clocks
+    come from its memo) equal a cold replay of the same history, in and out of order."""
+    warm = _terms(cal)
+    events = list(data.draw(histories(start)))
+    late = data.draw(st.lists(st.integers(0, len(events)), max_size=3))
+    for i in sorted(set(late), reverse=True):  # a few delivered out of order, later
+        if i < len(events):
+            events.append(events.pop(i))
+    for n in range(len(events) + 1):
+        now = start + timedelta(minutes=data.draw(st.integers(0, 9000)))
+        released = data.draw(st.none() | st.just(now - timedelta(minutes=30)))
+        history = History(start, "medium", tuple(events[:n]), cancelled_at=released)
+        assert evaluate(warm, history, now) == evaluate(_terms(cal), history, now)

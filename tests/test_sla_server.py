@@ -449,6 +449,37 @@ def test_any_delivery_order_chunking_and_retries_give_the_offline_replay(bundle,
         check()
 
 
+def test_releasing_a_ticket_cancels_its_open_clocks_and_its_alerts(bundle, store_url):
+    with in_process(bundle, store_url, now=T0 + 70 * M, config=QUIET) as srv:
+        stub = srv.stub
+        wait_for(lambda: sla_sweeper_of(srv.runtime).sweeps >= 1, timeout=30)
+        admit(stub, "T-merged")  # medium: fr 2h, res 8h, warnings at 50 and 75 %
+        record(stub, "T-merged", event("r", "agent_reply", T0 + 10 * M))
+        assert sla_sweep(srv) == 0
+        admit(stub, "T-kept")
+        out = stub.ReleaseUsage(pb.ReleaseUsageRequest(ticket_id="T-merged", reason="merged"),
+                                timeout=10)
+        assert [r.contract_id for r in out.released] == ["initech-live"]
+        sla = sla_of(stub, "T-merged")
+        assert clocks(sla) == {("first_response", 0): "met", ("next_response", 0): "cancelled",
+                               ("resolution", 0): "cancelled"}
+        assert when(clock(sla, "resolution").stopped_at) == T0 + 70 * M
+        assert clock(sla, "resolution").elapsed_minutes == 70  # frozen at the release
+        assert not sla.HasField("next_alert_at")
+        later = T0 + 10 * 60 * M  # past every target: only the kept ticket alerts
+        assert sla_of(stub, "T-merged", at=later).clocks == sla.clocks
+        set_now(srv, later)
+        assert sla_sweep(srv) == 6
+        assert {a.ticket_id for a in sla_alerts(stub)} == {"T-kept"}
+        with pytest.raises(grpc.RpcError) as err:
+            record(stub, "T-merged", event("m", "customer_message", later))
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert err.value.details().startswith("ticket_id: ticket 'T-merged' was released at ")
+        again = stub.ReleaseUsage(pb.ReleaseUsageRequest(ticket_id="T-merged"), timeout=10)
+        assert list(again.released) == []
+        assert when(clock(sla_of(stub, "T-merged"), "resolution").stopped_at) == T0 + 70 * M
+
+
 # --- downtime and replicas ------------------------------------------------------------------
 
 
@@ -502,8 +533,12 @@ def test_two_replicas_on_one_store_emit_each_sla_alert_once(bundle, store_url):
                 errors.append(exc)
 
         def deliver(stub, tid: str) -> None:
+            # After every crossing they could move (first_response breached at 15m, met late
+            # at 20m; resolution breached at 2h, then on hold): the alerts are the same
+            # whether a sweeper assesses the ticket before or after its events, so every
+            # interleaving of sweeps and deliveries must give exactly these, once each.
             record(stub, tid, event("reply", "agent_reply", T0 + 20 * M),
-                   event("hold", "status_changed", T0 + 30 * M, status="on_hold"))
+                   event("hold", "status_changed", T0 + 4 * 60 * M, status="on_hold"))
 
         threads = [threading.Thread(target=run, args=(deliver, srv.stub, tid))
                    for tid in busy for srv in (a, b)]
@@ -519,12 +554,40 @@ def test_two_replicas_on_one_store_emit_each_sla_alert_once(bundle, store_url):
         got = sla_alerts(b.stub)
         keys = [(x.ticket_id, x.metric, x.cycle, x.threshold) for x in got]
         assert len(keys) == len(set(keys))
-        # busy: first_response 50/75/100 (breached at 15m, met late at 20m), resolution on
-        # hold from 30m (25 %); silent: both clocks ran out, 3 alerts each.
-        assert sorted(keys) == sorted(
-            [(t, "first_response", 0, p) for t in busy for p in (50, 75, 100)]
-            + [(t, m, 0, p) for t in silent for m in ("first_response", "resolution")
-               for p in (50, 75, 100)])
+        crossed = {  # urgent: fr 15m, res 2h, warnings at 50 and 75 %
+            "first_response": {50: T0 + 7.5 * M, 75: T0 + 11.25 * M, 100: T0 + 15 * M},
+            "resolution": {50: T0 + 60 * M, 75: T0 + 90 * M, 100: T0 + 120 * M},
+        }
+        assert sorted((x.ticket_id, x.metric, x.threshold, when(x.occurred_at)) for x in got) == \
+            sorted((t, m, p, at) for t in busy + silent for m, by in crossed.items()
+                   for p, at in by.items())
+        for tid in busy:
+            sla = sla_of(a.stub, tid)
+            assert clocks(sla)[("first_response", 0)] == "met_late"
+            assert clocks(sla)[("resolution", 0)] == "breached"
+            assert clock(sla, "resolution").paused
+
+
+def test_a_sweep_that_assessed_a_ticket_before_its_events_arrived_changes_nothing(
+        bundle, store_url):
+    """The sweeper read a ticket's clocks (no events yet: it looks breached), then events
+    came in showing it on hold all along: the sweep's conclusions for it are dropped, the
+    events' ones stand."""
+    late = T0 + 5 * 60 * M
+    with in_process(bundle, store_url, now=late, config=QUIET) as srv:
+        sweeper = sla_sweeper_of(srv.runtime)
+        wait_for(lambda: sweeper.sweeps >= 1, timeout=30)  # the one at start: not on ours
+        admit(srv.stub, "T-stale", priority="urgent")  # fr 15m, res 2h
+        admit(srv.stub, "T-other", priority="urgent")
+        store = srv.runtime.store
+        due = store.due_clocks(late, 10)
+        assert {c.ticket_id for c, _ in due} == {"T-stale", "T-other"}
+        updates = [(c, sweeper.sla.assess(c, events, late)) for c, events in due]
+        record(srv.stub, "T-stale", event("hold", "status_changed", T0 + 1 * M, status="on_hold"))
+        assert store.apply_sweep(updates, late) == 6  # T-other's alerts only
+        assert {x.ticket_id for x in sla_alerts(srv.stub)} == {"T-other"}
+        assert clocks(sla_of(srv.stub, "T-stale"))[("resolution", 0)] == "paused"
+        assert sla_sweep(srv) == 0
 
 
 def test_the_checker_role_may_record_events_and_read_clocks():

@@ -24,6 +24,7 @@ from entitle.server.store import (
     redact,
     server_pool_size,
 )
+from entitle.server.store.clocks import ClockUpdate, NewClock, StoredClock, StoredEvent
 from entitle.server.store.migrations import LATEST
 from entitle.server.store.postgres import APPLICATION_NAME
 
@@ -181,6 +182,99 @@ def test_a_group_sharing_a_commit_gives_each_admission_its_own_answer(store):
     # Alerts committed with the usage that caused them: one per unit crossed, none twice.
     assert [a.threshold for a in store.alerts(AlertQuery())[0]] == [3, 4, 5]
     assert group.queued == 0
+
+
+def _clock_row(ticket_id: str) -> NewClock:
+    return NewClock(ticket_id, "acme-pack", "acme", "pack-plan", "p", "terms", T0, "medium",
+                    T0)
+
+
+def _counting_assess(clock: StoredClock, history) -> ClockUpdate:
+    """Store-level stand-in for the SLA engine: one alert per breach event, keyed once."""
+    if any(e.type == "boom" for e in history):
+        raise RuntimeError(f"cannot assess {clock.ticket_id}")
+    keys = {f"{clock.ticket_id}/{e.event_id}" for e in history if e.type == "breach"}
+    fresh = sorted(keys - clock.alerted)
+    return ClockUpdate(
+        next_alert_at=max(e.at for e in history),
+        alerts=[NewAlert(k, "SLA_BREACHED", "acme-pack", "acme", "pack-plan", T0, 100)
+                for k in fresh],
+        alerted=clock.alerted | keys, report=len(history))
+
+
+def test_ticket_events_share_a_group_commit_with_admissions_each_as_if_alone(store):
+    """Event calls queued while a group's commit runs go in one transaction with the
+    admissions queued beside them: two calls for one ticket see each other, a duplicate id
+    keeps its first delivery, a full history, a failing assessment, a ticket without a
+    clock and a value the database cannot hold fail alone, alerts once."""
+    for tid in ("T-ev", "T-full"):
+        assert store.admit(tid, "acme-pack", PERIOD, amount=0, limit=None, allow_over=False,
+                           answer=lambda used: b"ok", at=T0,
+                           clock=_clock_row(tid)).status == "admitted"
+    full = [StoredEvent(f"f{i}", "note", T0) for i in range(3)]
+    assert store.record_ticket_events("T-full", full, max_events=3, now=T0,
+                                      assess=_counting_assess) is not None
+    group, release, held = store._group_commit(), threading.Event(), threading.Event()
+
+    def hold(used):
+        held.set()
+        release.wait(30)  # holds the group's transaction open while the rest queue
+        return b"first"
+
+    def events(tid, *items):
+        return lambda: store.record_ticket_events(
+            tid, [StoredEvent(i, kind, T0 + timedelta(minutes=n)) for n, (i, kind) in
+                  enumerate(items)], max_events=3 if tid == "T-full" else 4, now=T0,
+            assess=_counting_assess)
+
+    calls = [
+        events("T-ev", ("a", "breach"), ("b", "note")),
+        lambda: store.admit("T-new", "acme-pack", PERIOD, amount=0, limit=None,
+                            allow_over=False, answer=lambda used: b"new", at=T0,
+                            clock=_clock_row("T-new")),
+        events("T-ev", ("a", "note"), ("c", "breach")),  # "a" again, changed: first wins
+        events("T-nobody", ("x", "note")),
+        events("T-full", ("f3", "note")),
+        events("T-ev", ("d", "boom")),
+        events("T-new", ("n1", "breach")),  # admitted earlier in the same group
+        events("T-ev", ("lone \ud800", "note")),
+    ]
+    with ThreadPoolExecutor(len(calls) + 1) as pool:
+        first = pool.submit(store.admit, "T-first", "acme-pack", PERIOD, amount=0, limit=None,
+                            allow_over=False, answer=hold, at=T0)
+        held.wait(30)
+        futures = []
+        for n, call in enumerate(calls, start=2):
+            futures.append(pool.submit(call))
+            wait_until(lambda n=n: group.queued == n)
+        release.set()
+        assert first.result().status == "admitted"
+        outcomes = []
+        for f in futures:
+            try:
+                r = f.result()
+                outcomes.append(r.status if hasattr(r, "status") else r and (
+                    [(o.event_id, o.duplicate, o.conflicting) for o in r.outcomes],
+                    r.update.report, len(r.appended)))
+            except Exception as exc:
+                outcomes.append(type(exc).__name__)
+    assert outcomes == [
+        ([("a", False, False), ("b", False, False)], 2, 1),
+        "admitted",
+        ([("a", True, True), ("c", False, False)], 3, 1),
+        None,
+        "TicketHistoryFull",
+        "RuntimeError",
+        ([("n1", False, False)], 1, 1),
+        "ValueNotStorable",  # an event id the database cannot hold fails alone
+    ]
+    clock, kept = store.ticket_clock("T-ev")
+    assert [(e.event_id, e.type) for e in kept] == [("a", "breach"), ("b", "note"),
+                                                    ("c", "breach")]
+    assert clock.event_count == 3 and clock.alerted == {"T-ev/a", "T-ev/c"}
+    assert [a.dedupe_key for a in store.alerts(AlertQuery())[0]] == [
+        "T-ev/a", "T-ev/c", "T-new/n1"]
+    assert len(store.ticket_clock("T-full")[1]) == 3 and group.queued == 0
 
 
 def wait_until(predicate, timeout: float = 30.0) -> None:

@@ -29,14 +29,15 @@ response clocks; reopen resumes resolution (the resolved time does not count). A
 change re-derives each live clock's target from its original start with pauses kept; a
 threshold it jumps over is crossed at the change instant; a breach never reverses. A reply
 or resolve at the due instant is on time; a clock asked about at its due instant is
-breached. A target absent under the new priority cancels its clock.
+breached. A target absent under the new priority cancels its clock. A history with
+`cancelled_at` (the server's released tickets) cancels every open clock then.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from itertools import pairwise
 
@@ -58,6 +59,7 @@ STATES = ("running", "paused", "met", "met_late", "breached", "cancelled", "inac
 BREACH = 100  # the threshold percent of a breach
 _END = datetime.max.replace(tzinfo=UTC)  # the end of an open pause, for ordering
 _ORDER = {t: i for i, t in enumerate(EVENT_TYPES)}
+STOPPED_MEMO = 5_000  # stopped clocks remembered per terms (a memory bound); then it starts over
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ class ClockTerms:
     def __post_init__(self) -> None:
         by_metric = {(p, t.metric): t for p, specs in self.targets.items() for t in specs}
         object.__setattr__(self, "_by_metric", by_metric)
+        # Stopped clocks measured under these terms, by everything their measure reads
+        # (see _measure): a memo, so a live ticket's next event re-measures only open clocks.
+        object.__setattr__(self, "_stopped", {})
 
     def target(self, priority: str, metric: str) -> TargetSpec | None:
         return self._by_metric.get((priority, metric))
@@ -176,6 +181,9 @@ class History:
     priority: str
     events: tuple[TicketEvent, ...] = ()  # as delivered: any order, repeats allowed
     pauses: tuple[Interval, ...] = ()  # stateless form: intervals stopping every clock
+    # The ticket left the ledger then (released: deleted or merged): every clock still open
+    # is cancelled at that instant, after the events of the same instant; later ones unseen.
+    cancelled_at: datetime | None = None
 
     @classmethod
     def of(cls, ticket: Ticket) -> History:
@@ -282,7 +290,8 @@ class _Replay:
     priority: str  # now
 
 
-def _replay(terms: ClockTerms, history: History, events: tuple[TicketEvent, ...]) -> _Replay:
+def _replay(terms: ClockTerms, history: History, events: tuple[TicketEvent, ...],
+            cancelled_at: datetime | None = None) -> _Replay:
     start = history.created_at
     priority = history.priority
     first = _Track("first_response", 0, start)
@@ -337,6 +346,9 @@ def _replay(terms: ClockTerms, history: History, events: tuple[TicketEvent, ...]
             if open_cycle is not None:
                 open_cycle.stop(at, "cancelled", priority)
                 open_cycle = None
+    if cancelled_at is not None:
+        for track in (first, *cycles, resolution):
+            track.stop(max(cancelled_at, start), "cancelled", priority)
     return _Replay([first, *cycles, resolution], statuses, priorities,
                    [at for at, _ in priorities], priority)
 
@@ -431,6 +443,32 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track, pausing: _Pauses
     last = max(bisect_right(times, upto), first + 1)
     segments = [(max(at, track.start), p, terms.target(p, track.metric))
                 for at, p in replay.priorities[first:last]]
+    memo = None
+    if stopped_at is not None:  # stopped by an event or cancel seen at `now`: its measure
+        # reads only what is below, never `now` (nothing of it happens after the stop)
+        memo = (track.metric, track.cycle, track.kind, track.priority,
+                tuple(tuple(span) for span in track.spans), pauses, tuple(segments),
+                tuple(replay.priorities[:last]))
+        known_state = terms._stopped.get(memo)  # type: ignore[attr-defined]
+        if known_state is not None:
+            return known_state
+    state, reached = _measure_from(terms, replay, track, pauses, segments,
+                                   replay.priorities[:last], upto, stopped_at, now)
+    if memo is not None:
+        stopped = terms._stopped  # type: ignore[attr-defined]
+        if len(stopped) >= STOPPED_MEMO:
+            stopped.clear()
+        stopped[memo] = (state, reached)
+    return state, reached
+
+
+def _measure_from(terms: ClockTerms, replay: _Replay, track: _Track,
+                  pauses: tuple[Interval, ...], segments: list[Segment],
+                  priorities: list[tuple[datetime, str]], upto: datetime,
+                  stopped_at: datetime | None, now: datetime
+                  ) -> tuple[ClockState, list[datetime | None]]:
+    """_measure's work, from what it gathered (a stopped clock's result depends on nothing
+    else)."""
     reaches = _Reaches(terms, track.start, upto)
     reached = _first_crossings(track, pauses, segments, reaches)
     crossed = tuple((t, at) for t, at in zip(reaches.thresholds, reached, strict=True)
@@ -442,7 +480,7 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track, pausing: _Pauses
     if spec is None:  # cancelled because the priority lost the target: the last one in force
         # (looked for before the track's start too: a change at the creation instant)
         earlier = [(max(at, track.start), p, terms.target(p, track.metric))
-                   for at, p in replay.priorities[:last]]
+                   for at, p in priorities]
         _, priority, spec = next(seg for seg in reversed(earlier)
                                  if seg[2] is not None and seg[0] <= (stopped_at or now))
     elapsed = reaches.walk(spec, pauses)[1]
@@ -471,15 +509,18 @@ def _measure(terms: ClockTerms, replay: _Replay, track: _Track, pausing: _Pauses
 def evaluate(terms: ClockTerms, history: History, now: datetime) -> ClockReport:
     """Every clock of the ticket at `now`, the thresholds crossed so far and the next one."""
     now = now.astimezone(UTC)
-    if not history.events and not history.pauses:
+    if not history.events and not history.pauses and history.cancelled_at is None:
         return _fresh(terms, history, now)
     return _replayed(terms, history, now)
 
 
 def _replayed(terms: ClockTerms, history: History, now: datetime) -> ClockReport:
     """evaluate() by replaying the ordered history."""
-    events = tuple(e for e in ordered_events(history.events) if e.at <= now)
-    replay = _replay(terms, history, events)
+    cancelled = history.cancelled_at
+    cancelled = cancelled.astimezone(UTC) if cancelled is not None and cancelled <= now else None
+    seen = now if cancelled is None else cancelled
+    events = tuple(e for e in ordered_events(history.events) if e.at <= seen)
+    replay = _replay(terms, history, events, cancelled)
     explicit = _clip(history.pauses, now)
     by_statuses: dict[frozenset[str], _Pauses] = {}  # metrics pausing on the same statuses
     clocks, crossings, upcoming = [], [], []
@@ -497,7 +538,9 @@ def _replayed(terms: ClockTerms, history: History, now: datetime) -> ClockReport
         upcoming += [at for at in reached if at is not None and at > now]
     spec = terms.target(replay.priority, "next_response")
     if spec is not None and not any(c.metric == "next_response" for c in clocks):
-        clocks.insert(1, _inactive(terms, spec, replay.priority))
+        idle = _inactive(terms, spec, replay.priority)
+        clocks.insert(1, idle if cancelled is None else replace(
+            idle, state="cancelled", stopped_at=cancelled))
     clocks.sort(key=lambda c: (METRICS.index(c.metric), c.cycle))
     crossings.sort(key=lambda c: (c.at, METRICS.index(c.metric), c.cycle, c.threshold))
     return ClockReport(tuple(clocks), tuple(crossings), min(upcoming, default=None))

@@ -127,7 +127,8 @@ class SlaClocks:
         """The ticket's clocks at `at`, from its pinned terms and recorded events."""
         terms = self.terms_of(clock.terms_id)
         engine_events = to_engine(events)
-        report = evaluate(terms, History(clock.created_at, clock.priority, engine_events), at)
+        report = evaluate(terms, History(clock.created_at, clock.priority, engine_events,
+                                         cancelled_at=clock.cancelled_at), at)
         priority = clock.priority
         for e in sorted((e for e in engine_events if e.at <= at and e.priority),
                         key=lambda e: e.at):

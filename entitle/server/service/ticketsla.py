@@ -16,7 +16,7 @@ from entitle.server.slaclocks import (
     SlaClocks,
     to_stored,
 )
-from entitle.server.store.clocks import TicketHistoryFull
+from entitle.server.store.clocks import TicketHistoryFull, TicketReleased
 from entitle.v1 import entitle_pb2 as pb
 
 MAX_LOOK_AHEAD = timedelta(days=3650)  # GetTicketSla.at: how far after server time one may ask
@@ -58,6 +58,8 @@ def record_events(sla: SlaClocks, store, ticket_id: str, events: Sequence[Ticket
         )
     except TicketHistoryFull as exc:
         raise Failure(Code.FAILED_PRECONDITION, str(exc), "events") from None
+    except TicketReleased as exc:
+        raise Failure(Code.FAILED_PRECONDITION, str(exc), "ticket_id") from None
     if recorded is None:
         raise _no_clock(store, ticket_id)
     if recorded.appended and bus is not None:

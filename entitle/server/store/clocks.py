@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -23,10 +23,20 @@ if TYPE_CHECKING:
 
 CLOCK_COLUMNS = (
     "ticket_id, contract_id, customer_id, plan_id, product, terms_id, created_at, priority, "
-    "event_count, version, next_alert_at, alerted"
+    "event_count, version, next_alert_at, alerted, cancelled_at"
 )
 EVENT_COLUMNS = "ticket_id, event_id, type, at, status, priority"
 SWEEP_CHUNK = 500  # clock rows per UPDATE statement of a sweep (4 parameters each)
+EVENT_CHUNK = 100  # events per INSERT statement (8 parameters each)
+
+
+class TicketReleased(RuntimeError):
+    """The ticket's usage was released (deleted, merged): its clocks ended, no more events."""
+
+    def __init__(self, ticket_id: str, at: datetime):
+        super().__init__(
+            f"ticket {ticket_id!r} was released at {at.isoformat()}: its SLA clocks are "
+            "cancelled and it takes no more events")
 
 
 class TicketHistoryFull(RuntimeError):
@@ -83,6 +93,7 @@ class StoredClock:
     version: int
     next_alert_at: datetime | None
     alerted: frozenset[str]  # crossing keys already emitted (alert_keys is the guarantee)
+    cancelled_at: datetime | None = None  # the ticket was released then: its clocks ended
 
 
 @dataclass(frozen=True)
@@ -114,13 +125,44 @@ class EventsRecorded:
 Assess = Callable[[StoredClock, Sequence[StoredEvent]], ClockUpdate]
 
 
+@dataclass(frozen=True)
+class EventsCall:
+    """One record_ticket_events() call waiting for its group's transaction."""
+
+    ticket_id: str
+    events: tuple[StoredEvent, ...]
+    max_events: int
+    now: datetime
+    assess: Assess
+
+
+def _merge(clock: StoredClock, kept: Sequence[StoredEvent], call: EventsCall
+           ) -> tuple[tuple[StoredEvent, ...], list[StoredEvent], tuple[EventOutcome, ...]]:
+    """(the history after the call, its new events, each event's outcome): a known id is a
+    duplicate and its first delivery stays."""
+    known = {e.event_id: e for e in kept}
+    outcomes, fresh = [], []
+    for e in call.events:
+        first = known.get(e.event_id)
+        if first is None:
+            known[e.event_id] = e
+            fresh.append(e)
+            outcomes.append(EventOutcome(e.event_id))
+        else:
+            outcomes.append(EventOutcome(e.event_id, True, not first.same(e)))
+    if len(kept) + len(fresh) > call.max_events:
+        raise TicketHistoryFull(clock.ticket_id, call.max_events, len(kept), len(fresh))
+    return (*kept, *fresh), fresh, tuple(outcomes)
+
+
 def _clock(row: tuple) -> StoredClock:
     (ticket_id, contract_id, customer_id, plan_id, product, terms_id, created, priority,
-     count, version, next_at, alerted) = row
+     count, version, next_at, alerted, cancelled) = row
     return StoredClock(
         ticket_id, contract_id, customer_id, plan_id, product, terms_id, from_text(created),
         priority, int(count), int(version), from_text(next_at) if next_at else None,
         frozenset(json.loads(alerted)) if alerted else frozenset(),
+        from_text(cancelled) if cancelled else None,
     )
 
 
@@ -228,54 +270,84 @@ class ClockLedger:
         """Add a ticket's new events (a known id is a duplicate: the first delivery wins),
         then store what `assess` derives from all of them; None when the ticket has no clock.
 
-        The clock row is locked first, so concurrent calls for one ticket (any process or
-        replica) apply one after the other, each assessing the full history.
+        Concurrent calls of this process share one transaction with each other and with
+        admissions (group commit, store/sql.py); the clock rows are locked first, so calls for
+        one ticket (any process or replica) apply one after the other, each assessing the
+        full history.
         """
+        return self._group_commit().submit(  # type: ignore[attr-defined]
+            EventsCall(ticket_id, tuple(events), max_events, now, assess))
 
-        def work(tx: Tx) -> EventsRecorded | None:
-            row = tx.one(
-                f"UPDATE ticket_clocks SET version = version + 1 WHERE ticket_id = ? "
-                f"RETURNING {CLOCK_COLUMNS}",
-                (ticket_id,),
-            )
-            if row is None:
-                return None
-            clock = _clock(row)
-            kept = [_event(r) for r in tx.all(
-                f"SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ticket_id = ? ORDER BY seq",
-                (ticket_id,),
-            )]
-            known = {e.event_id: e for e in kept}
-            outcomes, fresh = [], []
-            for e in events:
-                first = known.get(e.event_id)
-                if first is None:
-                    known[e.event_id] = e
-                    fresh.append(e)
-                    outcomes.append(EventOutcome(e.event_id))
-                else:
-                    outcomes.append(EventOutcome(e.event_id, True, not first.same(e)))
-            if len(kept) + len(fresh) > max_events:
-                raise TicketHistoryFull(ticket_id, max_events, len(kept), len(fresh))
-            for seq, e in enumerate(fresh, start=len(kept)):
-                tx.run(
-                    "INSERT INTO ticket_events (ticket_id, event_id, seq, type, at, status, "
-                    "priority, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (ticket_id, e.event_id, seq, e.type, to_text(e.at), e.status, e.priority,
-                     to_text(now)),
-                )
-            history = (*kept, *fresh)
-            update = assess(clock, history)
-            tx.run(
-                "UPDATE ticket_clocks SET event_count = ?, next_alert_at = ?, alerted = ?, "
-                "updated_at = ? WHERE ticket_id = ?",
-                (len(history), _at(update.next_alert_at), _alerted(update.alerted),
-                 to_text(now), ticket_id),
-            )
-            appended = self._append(tx, update.alerts, now) if update.alerts else []
-            return EventsRecorded(clock, history, tuple(outcomes), update, appended)
+    def _record_in(self, tx: Tx, calls: Sequence[EventsCall]
+                   ) -> list[EventsRecorded | Exception | None]:
+        """A group's event calls: the clock rows locked (ticket order: no deadlocks) and their
+        events read, in one round trip when pipelined; each call assessed in order on what the
+        ones before it left (two calls for one ticket see each other); then every write at
+        once. A call that fails (history full, a broken assessment) fails alone."""
+        ids = sorted({c.ticket_id for c in calls})
+        marks = ", ".join("?" * len(ids))
+        read = tx.many([
+            *((f"SELECT {CLOCK_COLUMNS} FROM ticket_clocks WHERE ticket_id = ?"
+               f"{self.lock_rows}", (tid,)) for tid in ids),  # type: ignore[attr-defined]
+            (f"SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ticket_id IN ({marks}) "
+             "ORDER BY ticket_id, seq", tuple(ids)),
+        ])
+        clocks = {rows[0][0]: _clock(rows[0]) for rows in read[:-1] if rows}
+        kept: dict[str, list[StoredEvent]] = {tid: [] for tid in clocks}
+        for r in read[-1]:
+            if r[0] in kept:
+                kept[r[0]].append(_event(r))
+        results: list[EventsRecorded | Exception | None] = []
+        rows: list[tuple] = []
+        updates: dict[str, tuple] = {}
+        alerting: list[tuple[int, ClockUpdate, datetime]] = []
+        for call in calls:
+            clock = clocks.get(call.ticket_id)
+            if clock is None:
+                results.append(None)
+                continue
+            try:
+                if clock.cancelled_at is not None:
+                    raise TicketReleased(clock.ticket_id, clock.cancelled_at)
+                history, fresh, outcomes = _merge(clock, kept[call.ticket_id], call)
+                update = call.assess(clock, history)
+            except Exception as exc:  # this call's own failure: nothing of it is written
+                results.append(exc)
+                continue
+            rows += [(call.ticket_id, e.event_id, seq, e.type, to_text(e.at), e.status,
+                      e.priority, to_text(call.now))
+                     for seq, e in enumerate(fresh, start=len(kept[call.ticket_id]))]
+            kept[call.ticket_id] = list(history)
+            clocks[call.ticket_id] = replace(
+                clock, event_count=len(history), next_alert_at=update.next_alert_at,
+                alerted=update.alerted)
+            updates[call.ticket_id] = (len(history), _at(update.next_alert_at),
+                                       _alerted(update.alerted), to_text(call.now),
+                                       call.ticket_id)
+            if update.alerts:
+                alerting.append((len(results), update, call.now))
+            results.append(EventsRecorded(clock, history, outcomes, update))
+        for i in range(0, len(rows), EVENT_CHUNK):
+            chunk = rows[i: i + EVENT_CHUNK]
+            tx.run("INSERT INTO ticket_events (ticket_id, event_id, seq, type, at, status, "
+                   "priority, recorded_at) VALUES "
+                   + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                   tuple(v for row in chunk for v in row))
+        for params in updates.values():
+            tx.run("UPDATE ticket_clocks SET event_count = ?, next_alert_at = ?, alerted = ?, "
+                   "updated_at = ?, version = version + 1 WHERE ticket_id = ?", params)
+        for i, update, now in alerting:  # alerts committed with the state that caused them
+            recorded = results[i]
+            assert isinstance(recorded, EventsRecorded)
+            recorded.appended.extend(self._append(tx, update.alerts, now))  # type: ignore[attr-defined]
+        return results
 
-        return self._run(work)
+    def _cancel_clock(self, tx: Tx, ticket_id: str, at: datetime) -> None:
+        """A released ticket's clocks end (in the release's transaction): none is due again,
+        and a sweep that assessed it before (its version moved) changes nothing."""
+        tx.run("UPDATE ticket_clocks SET cancelled_at = ?, next_alert_at = NULL, "
+               "version = version + 1, updated_at = ? WHERE ticket_id = ? "
+               "AND cancelled_at IS NULL", (to_text(at), to_text(at), ticket_id))
 
     def apply_sweep(self, updates: Sequence[tuple[StoredClock, ClockUpdate]],
                     now: datetime) -> int:

@@ -147,6 +147,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX ticket_clocks_quiet ON ticket_clocks (updated_at) "
         "WHERE next_alert_at IS NULL",
     )),
+    Migration(5, "SLA clocks end with released tickets", (
+        # Set by ReleaseUsage in the release's transaction: every open clock of the ticket
+        # is cancelled then, next_alert_at is cleared and no event is recorded after it.
+        "ALTER TABLE ticket_clocks ADD COLUMN cancelled_at TEXT",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version

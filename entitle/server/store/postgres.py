@@ -29,6 +29,7 @@ class PostgresStore(SqlStore):
     """A connection pool; correctness comes from row locks taken by conditional updates."""
 
     backend = "postgresql"
+    lock_rows = " FOR UPDATE"
     unavailable = (psycopg.OperationalError, PoolTimeout)
     # NUL in text, a number out of a column's range, text the encoding cannot hold.
     not_storable = (psycopg.DataError, OverflowError, UnicodeEncodeError)
@@ -86,12 +87,17 @@ class PostgresStore(SqlStore):
         return True
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Tx]:
+    def _transaction(self, write: bool, pipeline: bool = False) -> Iterator[Tx]:
         with self.pool.connection() as conn:
             try:
                 if not write:  # autocommit: one round trip per read statement
                     with conn.cursor() as cursor:
                         yield Tx(cursor, "format")
+                    return
+                if pipeline:  # BEGIN goes with the first statement waited for, COMMIT with
+                    # the writes before it: a group's transaction in two or three round trips
+                    with conn.pipeline(), conn.transaction(), conn.cursor() as cursor:
+                        yield Tx(cursor, "format", conn.cursor)
                     return
                 with conn.transaction(), conn.cursor() as cursor:
                     yield Tx(cursor, "format")

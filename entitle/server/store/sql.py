@@ -30,7 +30,7 @@ from entitle.server.store.base import (
     from_text,
     to_text,
 )
-from entitle.server.store.clocks import ClockLedger, NewClock
+from entitle.server.store.clocks import ClockLedger, EventsCall, NewClock
 from entitle.server.store.groupcommit import GroupCommit
 from entitle.server.store.migrations import LATEST, MIGRATIONS
 
@@ -43,9 +43,10 @@ ATTEMPTS = 5  # a transaction that hit a deadlock or a lock timeout is run again
 class Tx:
     """A cursor that speaks `?` placeholders on either database."""
 
-    def __init__(self, cursor: Any, paramstyle: str):
+    def __init__(self, cursor: Any, paramstyle: str, new_cursor: Callable[[], Any] | None = None):
         self.cursor = cursor
         self.percent = paramstyle == "format"
+        self._new_cursor = new_cursor  # given in PostgreSQL pipeline mode: see many()
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.percent else sql
@@ -58,6 +59,19 @@ class Tx:
 
     def all(self, sql: str, params: tuple = ()) -> list[tuple]:
         return list(self.run(sql, params).fetchall())
+
+    def many(self, statements: Sequence[tuple[str, tuple]]) -> list[list[tuple]]:
+        """Each statement's rows (each returns rows: SELECT or RETURNING); in pipeline mode all
+        are sent before any result is awaited (one round trip), each run after the one
+        before it."""
+        if self._new_cursor is None:
+            return [self.all(sql, params) for sql, params in statements]
+        cursors = []
+        for sql, params in statements:
+            cursor = self._new_cursor()
+            cursor.execute(self._sql(sql), params)
+            cursors.append(cursor)
+        return [list(c.fetchall()) for c in cursors]
 
 
 class _TicketRace(Exception):
@@ -86,14 +100,19 @@ class SqlStore(ClockLedger):
     """Conditional updates, idempotency and the outbox; subclasses open transactions."""
 
     backend = "sql"
+    # Appended to a SELECT of rows the transaction will update: locks them until it ends
+    # (SQLite needs nothing: BEGIN IMMEDIATE holds the whole file's write lock).
+    lock_rows = ""
     unavailable: tuple[type[BaseException], ...] = ()  # database errors a caller may retry
     # Driver errors about a value the database cannot hold (checked before `unavailable`,
     # which may include their base classes): ValueNotStorable, never retried.
     not_storable: tuple[type[BaseException], ...] = (OverflowError, UnicodeEncodeError)
 
     # -- what a backend provides ------------------------------------------------------------
-    def _transaction(self, write: bool) -> AbstractContextManager[Tx]:
-        """A write transaction, or (write=False) autocommit reads that never block writers."""
+    def _transaction(self, write: bool, pipeline: bool = False) -> AbstractContextManager[Tx]:
+        """A write transaction, or (write=False) autocommit reads that never block writers.
+        `pipeline`: statements whose results nobody waits for (BEGIN, writes without
+        RETURNING, COMMIT) travel with the next that is waited for, where the database can."""
         raise NotImplementedError
 
     def _retryable(self, exc: BaseException) -> bool:
@@ -114,12 +133,12 @@ class SqlStore(ClockLedger):
         raise NotImplementedError
 
     # -- plumbing -------------------------------------------------------------------------
-    def _run(self, work: Callable[[Tx], T], *, write: bool = True) -> T:
+    def _run(self, work: Callable[[Tx], T], *, write: bool = True, pipeline: bool = False) -> T:
         """`work` in one transaction, run again on a deadlock, lock timeout or lost connection."""
         attempt, reconnected = 0, False
         while True:
             try:
-                with self._transaction(write) as tx:
+                with self._transaction(write, pipeline) as tx:
                     result = work(tx)
                 for kind in getattr(tx, "emitted_kinds", ()):  # committed: count its alerts
                     count_alert(kind)
@@ -303,45 +322,61 @@ class SqlStore(ClockLedger):
         Concurrent admissions of this process share a transaction (group commit).
         """
         cap = math.inf if limit is None or allow_over else limit + EPSILON
-        return self._group_commit().submit(_Admission(
+        return self._group_commit().submit(_Admission(  # type: ignore[return-value]
             ticket_id, contract_id, period_key, amount, cap, answer, at, on_commit_alerts, clock
         ))
 
-    # -- admissions in groups: one transaction, one commit for every admission queued -------
-    def _group_commit(self) -> GroupCommit[_Admission, AdmitResult]:
+    # -- writes in groups: one transaction, one commit for every admission and event queued --
+    def _group_commit(self) -> GroupCommit[_Admission | EventsCall, object]:
         group = getattr(self, "_admissions", None)
         if group is None:
             with _GROUP_GUARD:
                 group = getattr(self, "_admissions", None)
                 if group is None:
-                    group = self._admissions = GroupCommit(self._admit_batch)
+                    group = self._admissions = GroupCommit(self._commit_batch)
         return group
 
-    def _admit_batch(self, batch: Sequence[_Admission]) -> list[AdmitResult | Exception]:
+    def _commit_batch(self, batch: Sequence[_Admission | EventsCall]) -> list[object]:
         """`batch` in one transaction; if the database refused a value (ValueNotStorable),
-        each admission alone, so that only the one carrying it fails."""
+        each call alone, so that only the one carrying it fails."""
         try:
-            return self._admit_group(batch)
+            return self._commit_group(batch)
         except ValueNotStorable:
             if len(batch) == 1:
                 raise
-        results: list[AdmitResult | Exception] = []
-        for admission in batch:
+        results: list[object] = []
+        for item in batch:
             try:
-                results += self._admit_group([admission])
+                results += self._commit_group([item])
             except ValueNotStorable as exc:
                 results.append(exc)
         return results
 
-    def _admit_group(self, batch: Sequence[_Admission]) -> list[AdmitResult | Exception]:
+    def _commit_group(self, batch: Sequence[_Admission | EventsCall]) -> list[object]:
         """One transaction for `batch`, run again if another process admitted one of its
         tickets meanwhile (PostgreSQL replicas: the row lock did not cover that ticket)."""
         for _ in range(ATTEMPTS):
             try:
-                return self._run(lambda tx: self._admit_in(tx, batch))
+                return self._run(lambda tx: self._commit_in(tx, batch), pipeline=True)
             except _TicketRace:
                 continue
         raise StoreUnavailable(f"{self.backend} store busy: tickets admitted concurrently")
+
+    def _commit_in(self, tx: Tx, batch: Sequence[_Admission | EventsCall]) -> list[object]:
+        """Admissions first (a clock row they create is there for events of the same group),
+        then ticket events (store/clocks.py); each call's result in its place."""
+        admissions = [(i, x) for i, x in enumerate(batch) if isinstance(x, _Admission)]
+        events = [(i, x) for i, x in enumerate(batch) if isinstance(x, EventsCall)]
+        results: list[object] = [None] * len(batch)
+        if admissions:
+            for (i, _), result in zip(admissions, self._admit_in(tx, [x for _, x in admissions]),
+                                      strict=True):
+                results[i] = result
+        if events:
+            for (i, _), result in zip(events, self._record_in(tx, [x for _, x in events]),
+                                      strict=True):
+                results[i] = result
+        return results
 
     def _admit_in(self, tx: Tx, batch: Sequence[_Admission]) -> list[AdmitResult | Exception]:
         """Each admission in order, as if alone; one that raises fails alone.
@@ -498,6 +533,7 @@ class SqlStore(ClockLedger):
                     (amount, EPSILON, amount, contract_id, period_key),
                 )
                 released[contract_id] = released.get(contract_id, 0.0) + float(amount)
+            self._cancel_clock(tx, ticket_id, at)  # its SLA clocks end with it
             return released
 
         return self._run(work)

@@ -96,8 +96,8 @@ class SqliteStore(SqlStore):
             raise StoreUnavailable(f"sqlite store unavailable: {exc}") from exc
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Tx]:
-        conn = self._connection()
+    def _transaction(self, write: bool, pipeline: bool = False) -> Iterator[Tx]:
+        conn = self._connection()  # in process: no round trips to save, `pipeline` is moot
         if not write:  # each read statement sees the last commit and never waits (WAL)
             yield Tx(conn.cursor(), "qmark")
             return
