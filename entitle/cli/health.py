@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import grpc
@@ -14,6 +15,7 @@ EXIT_SERVING = 0
 EXIT_NOT_SERVING = 1  # NOT_SERVING, UNKNOWN or a service the server does not know
 EXIT_UNREACHABLE = 2  # no answer (nothing listening, TLS mismatch, deadline) or bad flags
 RELOAD_ERROR = "entitle-last-reload-error"
+WEBHOOK = "entitle-webhook"  # one trailing entry per webhook endpoint (JSON)
 STATUS = health_pb2.HealthCheckResponse.ServingStatus
 
 
@@ -58,7 +60,35 @@ def _check(channel: grpc.Channel, args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_UNREACHABLE
     print(STATUS.Name(reply.status))
-    error = dict(call.trailing_metadata() or ()).get(RELOAD_ERROR)
+    trailing = list(call.trailing_metadata() or ())
+    error = dict(trailing).get(RELOAD_ERROR)
     if error:
         print(f"last reload error: {error}")
+    for key, value in trailing:
+        if key == WEBHOOK:
+            print(webhook_line(value))
     return EXIT_SERVING if reply.status == STATUS.SERVING else EXIT_NOT_SERVING
+
+
+def webhook_line(value: str) -> str:
+    """One endpoint's delivery state in words, from the server's JSON."""
+    try:
+        state = json.loads(value)
+    except ValueError:
+        return f"webhook: {value}"
+    if "id" not in state:
+        return f"webhooks: state unknown: {state.get('error', value)}"
+    if state["cursor"] is None:
+        return f"webhook {state['id']}: not started yet"
+    dead = state["dead_letters"]
+    parts = [
+        f"lag {state['lag']} (cursor {state['cursor']} of {state['latest']})",
+        f"{state['delivered']} delivered",
+        f"{dead} dead letter{'' if dead == 1 else 's'}",
+    ]
+    if state["attempts"]:
+        parts.append(f"{state['attempts']} failed attempts at the next alert, next attempt "
+                     f"{state['next_attempt_at']}")
+    if state["last_error"]:
+        parts.append(f"last error at {state['last_error_at']}: {state['last_error']}")
+    return f"webhook {state['id']}: " + ", ".join(parts)
