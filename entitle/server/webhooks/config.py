@@ -276,7 +276,7 @@ class _Reader:
             self.problem((*pointer, "start"), f"must be one of {', '.join(STARTS)}")
         ca_file = ""
         if "ca_file" in data and (name := self.text((*pointer, "ca_file"), data["ca_file"])):
-            ca_file = str(self.base / name)
+            ca_file = os.path.normpath(self.base / name)
             try:
                 ssl.create_default_context(cafile=ca_file)
             except (OSError, ssl.SSLError) as exc:
@@ -334,7 +334,7 @@ class _Reader:
         if name is None:
             return None
         source = (SecretSource(env=name) if key == "secret_env"
-                  else SecretSource(file=str(self.base / name)))
+                  else SecretSource(file=os.path.normpath(self.base / name)))
         try:
             source.read()
         except SecretError as exc:
