@@ -36,6 +36,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     answer: str  # ok, fail or hang
+    path: str = "/hooks/entitle"
     at: float = field(default_factory=time.monotonic)
 
     @property
@@ -44,11 +45,12 @@ class Request:
 
 
 class Receiver:
-    """A webhook receiver; `plan(n, event_id)` says how to answer the n-th request (from 1)."""
+    """A webhook receiver; `plan(n, request)` says how to answer the n-th request (from 1)."""
 
-    def __init__(self, plan: Callable[[int, str], str] = lambda n, e: OK,
-                 hang_seconds: float = 2.0, fail_status: int = 503):
+    def __init__(self, plan: Callable[[int, Request], str] = lambda n, r: OK,
+                 hang_seconds: float = 2.0, fail_status: int = 503, delay: float = 0.0):
         self.plan = plan
+        self.delay = delay  # seconds every answer takes (a slow receiver)
         self.hang_seconds = hang_seconds
         self.fail_status = fail_status
         self.requests: list[Request] = []
@@ -60,10 +62,10 @@ class Receiver:
         assert self.server is not None
         return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/entitle"
 
-    def accepted(self) -> list[str]:
-        """Event ids answered 2xx, in the order they came (a dedupe on it keeps them all)."""
+    def accepted(self, path: str = "/hooks/entitle") -> list[str]:
+        """Event ids answered 2xx at `path`, in the order they came."""
         with self.lock:
-            return [r.event_id for r in self.requests if r.answer == OK]
+            return [r.event_id for r in self.requests if r.answer == OK and r.path == path]
 
     def accepted_requests(self) -> list[Request]:
         with self.lock:
@@ -82,11 +84,12 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 event_id = self.headers.get("webhook-id", "")
                 with receiver.lock:
-                    n = len(receiver.requests) + 1
-                    answer = receiver.plan(n, event_id)
-                    receiver.requests.append(Request(
-                        event_id, {k.lower(): v for k, v in self.headers.items()}, body, answer
-                    ))
+                    request = Request(event_id, {k.lower(): v for k, v in self.headers.items()},
+                                      body, "", self.path)
+                    request.answer = receiver.plan(len(receiver.requests) + 1, request)
+                    receiver.requests.append(request)
+                    answer = request.answer
+                time.sleep(receiver.delay)
                 if answer == HANG:
                     time.sleep(receiver.hang_seconds)  # the client has given up by now
                 status = 200 if answer == OK else receiver.fail_status
