@@ -184,13 +184,52 @@ def test_a_rotated_secret_file_signs_with_both_secrets_without_a_restart(
             for i in range(2, 6):
                 consume(srv.stub, ticket(f"T-rotate-{i}"))  # 50 %: an alert
             wait_for(lambda: len(receiver.accepted()) == len(listed(srv.stub)))
-    first, last = receiver.accepted_requests()[0], receiver.accepted_requests()[-1]
+            # the secret file vanishes: nothing is sent, no attempt counted, the alert waits
+            secret_file.unlink()
+            sent = len(receiver.requests)
+            consume(srv.stub, ticket("T-rotate-6"))  # 60 %: no alert; at 8 one is due
+            consume(srv.stub, ticket("T-rotate-7"))
+            consume(srv.stub, ticket("T-rotate-8"))
+            wait_for(lambda: "secret: cannot read secret file" in
+                     webhooks_of(srv.runtime).status()[0].last_error)
+            assert len(receiver.requests) == sent
+            assert webhooks_of(srv.runtime).status()[0].attempts == 0
+            secret_file.write_text(SECRET + "\n")
+            wait_for(lambda: len(receiver.accepted()) == len(listed(srv.stub)))
+    first, last = receiver.accepted_requests()[0], receiver.accepted_requests()[-2]
     assert len(first.headers["webhook-signature"].split()) == 1
     assert len(last.headers["webhook-signature"].split()) == 2
     for secret in (SECRET, "whsec_bmV4dC1zZWNyZXQtb2YtdGhlLW9wcy1ob29r"):
         assert verify_webhook(secret, last.headers, last.body)
     assert not verify_webhook("whsec_bmV4dC1zZWNyZXQtb2YtdGhlLW9wcy1ob29r", first.headers,
                               first.body)
+
+
+def test_a_crash_mid_way_loses_nothing_and_repeats_at_most_the_alert_in_flight(
+    bundle, store_url, tmp_path
+):
+    with Receiver(delay=0.05).running() as receiver:
+        hooks = webhooks_file(tmp_path / "hooks.yaml", receiver.url, endpoint="crashed")
+        args = ("--webhooks", str(hooks))
+        log = tmp_path / "server.log"
+        with ServerProcess(bundle, store_url, log, extra_args=args) as server:
+            channel, stub = stub_for(server.port)
+            with channel:
+                for i in range(12):
+                    consume(stub, ticket(f"T-{i}"))
+                wait_for(lambda: len(receiver.accepted()) >= 4, timeout=60)
+            server.kill9()  # every process at once, mid-delivery
+        # the dead worker's lease must run out (15 s) before the new server delivers
+        with ServerProcess(bundle, store_url, log, extra_args=args) as server:
+            channel, stub = stub_for(server.port)
+            with channel:
+                alerts = listed(stub)
+                wait_for(lambda: set(receiver.accepted()) >= set(ids(alerts)), timeout=90)
+                time.sleep(0.5)
+    accepted = receiver.accepted()
+    assert sorted(set(accepted), key=int) == ids(alerts)  # nothing lost
+    assert len(accepted) - len(set(accepted)) <= 1  # the one answered but not yet recorded
+    assert accepted == sorted(accepted, key=int)  # still in cursor order
 
 
 def _parent_of(pid: int) -> int:

@@ -4,6 +4,7 @@ recipe against Standard Webhooks' own test vector), back-off, and progress in bo
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -121,6 +122,17 @@ def test_signatures_match_the_standard_webhooks_test_vector():
                "Webhook-Signature": header}
     assert verify_webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", headers, body,
                           now=1614265330)
+
+
+def test_the_docs_example_delivery_verifies_with_the_docs_recipe():
+    text = (FIXTURES.parent.parent.parent / "docs" / "webhooks.md").read_text()
+    example = text.split("```http\n", 1)[1].split("\n```", 1)[0]
+    head, body = example.split("\n\n", 1)
+    headers = dict(line.split(": ", 1) for line in head.splitlines()[1:])
+    assert int(headers["Content-Length"]) == len(body.encode())
+    stamp = int(headers["webhook-timestamp"])
+    assert verify_webhook(SECRET, headers, body.encode(), now=stamp)
+    assert json.loads(body)["alert"]["cursor"] == headers["webhook-id"]
 
 
 def test_the_docs_recipe_refuses_tampering_replay_and_wrong_secrets():

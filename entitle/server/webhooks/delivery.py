@@ -42,7 +42,6 @@ LEASE_PREFIX = "webhook:"
 PAGE = 100  # alerts read per store query
 MAX_ERROR_CHARS = 300  # of a receiver's answer kept as last_error
 MAX_RESPONSE_BYTES = 64 * 1024  # read of a receiver's answer, the rest is dropped
-STATUS_CACHE_SECONDS = 1.0
 USER_AGENT = f"entitle/{__version__} (webhooks)"
 
 
@@ -126,6 +125,8 @@ class EndpointDelivery:
         self._known = False  # the endpoint's row exists in the store
         self._renewed = 0.0  # monotonic time the lease was last taken or renewed
         self.thread: threading.Thread | None = None
+        # As this thread last read it from the store (health reads it without store I/O).
+        self.status = EndpointStatus(endpoint.id, None, 0, 0, None, "", None, 0, 0)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> None:
@@ -175,7 +176,12 @@ class EndpointDelivery:
             if progress.attempt_cursor != alert.cursor:
                 attempts = 0
             body = alert_body(alert)
-            outcome = self.post(alert.cursor, body)
+            try:
+                keys = self._signing_keys()
+            except SecretError as exc:  # our fault, not the alert's: no attempt is counted
+                self._secret_missing(cursor, alert.cursor, attempts, str(exc))
+                return None
+            outcome = self.post(alert.cursor, body, keys)
             at = self.clock.now()
             if outcome.ok:
                 if not self.store.webhook_advance(self.endpoint.id, cursor, alert.cursor,
@@ -207,6 +213,18 @@ class EndpointDelivery:
             return None
         return cursor
 
+    def _secret_missing(self, cursor: int, alert_cursor: int, attempts: int,
+                        error: str) -> None:
+        """The secret cannot be read (a file removed mid-rotation): wait, show why, retry."""
+        metrics.count_webhook_failure(self.endpoint.id, "secret")
+        at = self.clock.now()
+        self.store.webhook_failed(
+            self.endpoint.id, cursor, alert_cursor, attempts=attempts, error=f"secret: {error}",
+            at=at, next_attempt_at=at + timedelta(seconds=self.poll),
+        )
+        get_logger().error("webhook secret unreadable",
+                           extra={"endpoint": self.endpoint.id, "error": error})
+
     def _idle(self, seen: int) -> None:
         """Until new alerts commit in this worker, the poll interval, or stop."""
         if self.bus is None or self.bus.closed:
@@ -215,14 +233,10 @@ class EndpointDelivery:
             self.bus.wait(seen, min(self.poll, self.renew_every))
 
     # -- one POST -------------------------------------------------------------------------
-    def post(self, cursor: int, body: bytes) -> Outcome:
+    def post(self, cursor: int, body: bytes, keys: tuple[bytes, ...]) -> Outcome:
         """POST one signed delivery; its outcome (never raises for the receiver's faults)."""
         event_id = str(cursor)
         stamp = int(self.clock.now().timestamp())
-        try:
-            keys = self._signing_keys()
-        except SecretError as exc:
-            return Outcome(False, f"secret: {exc}", "secret")
         headers = {
             "content-type": "application/json",
             "webhook-id": event_id,
@@ -282,9 +296,15 @@ class EndpointDelivery:
         return self.store.webhook_progress_of([self.endpoint.id]).get(self.endpoint.id)
 
     def _show(self, progress: WebhookProgress | None) -> None:
-        if progress is not None:
-            metrics.show_webhook(self.endpoint.id, self.store.latest_cursor() - progress.cursor,
-                                 progress.dead_letters)
+        """Publish the endpoint's state as the store has it: `status` and the gauges."""
+        if progress is None:
+            return
+        p = progress
+        self.status = EndpointStatus(
+            p.endpoint_id, p.cursor, self.store.latest_cursor(), p.attempts, p.next_attempt_at,
+            p.last_error, p.last_error_at, p.delivered, p.dead_letters,
+        )
+        metrics.show_webhook(self.endpoint.id, self.status.lag, p.dead_letters)
 
 
 class WebhookDelivery:
@@ -303,8 +323,6 @@ class WebhookDelivery:
                              poll=config.poll, stop=self._stop, transport=transport)
             for e in config.endpoints
         ]
-        self._status: tuple[float, list[EndpointStatus]] | None = None
-        self._status_lock = threading.Lock()
 
     def start(self) -> None:
         for delivery in self.endpoints:
@@ -323,25 +341,9 @@ class WebhookDelivery:
             delivery.release()
 
     def status(self) -> list[EndpointStatus]:
-        """Each endpoint's state from the store (cached for a second: health probes poll)."""
-        with self._status_lock:
-            cached = self._status
-            if cached is not None and time.monotonic() - cached[0] < STATUS_CACHE_SECONDS:
-                return cached[1]
-            ids = [e.id for e in self.config.endpoints]
-            found = self.store.webhook_progress_of(ids)
-            latest = self.store.latest_cursor()
-            out = []
-            for ident in ids:
-                p = found.get(ident)
-                out.append(EndpointStatus(
-                    ident, p.cursor if p else None, latest, p.attempts if p else 0,
-                    p.next_attempt_at if p else None, p.last_error if p else "",
-                    p.last_error_at if p else None, p.delivered if p else 0,
-                    p.dead_letters if p else 0,
-                ))
-            self._status = (time.monotonic(), out)
-            return out
+        """Each endpoint's state as its thread last read it from the store (at most `poll`
+        old on a standby worker): a health check never waits on the store for it."""
+        return [delivery.status for delivery in self.endpoints]
 
 
 def _read_some(response: httpx.Response) -> bytes:
