@@ -285,9 +285,12 @@ class EndpointDelivery:
             self._renewed = 0.0
 
     def _progress(self, now: datetime) -> WebhookProgress:
-        start = 0
-        if not self._known and self.endpoint.start == "latest":
-            start = self.store.latest_cursor()
+        """The endpoint's progress; its row is made (a write) only the first time."""
+        if self._known:
+            found = self._progress_or_none()
+            if found is not None:
+                return found
+        start = self.store.latest_cursor() if self.endpoint.start == "latest" else 0
         progress = self.store.webhook_progress(self.endpoint.id, start_cursor=start, at=now)
         self._known = True
         return progress
