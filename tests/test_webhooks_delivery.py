@@ -16,10 +16,20 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 from test_alerts import consume, first_sweep, listed
-from test_server_harness import ServerProcess, in_process, make_bundle, stub_for, ticket, wait_for
+from test_server_harness import (
+    ServerProcess,
+    free_port,
+    health_status,
+    in_process,
+    make_bundle,
+    stub_for,
+    ticket,
+    wait_for,
+)
 from webhook_receiver import FAIL, HANG, OK, SECRET, Receiver, docs_verifier, webhooks_file
 
 from entitle.cli import main
+from entitle.server.faces.grpc.health import WEBHOOK_METADATA
 from entitle.server.service.jsonwire import to_dict
 from entitle.server.store import open_store
 from entitle.server.webhooks import webhooks_of
@@ -232,6 +242,33 @@ def test_a_crash_mid_way_loses_nothing_and_repeats_at_most_the_alert_in_flight(
     assert sorted(set(accepted), key=int) == ids(alerts)  # nothing lost
     assert len(accepted) - len(set(accepted)) <= 1  # the one answered but not yet recorded
     assert accepted == sorted(accepted, key=int)  # still in cursor order
+
+
+def test_health_lists_every_endpoint_and_probes_get_none_of_it(bundle, tmp_path, capsys):
+    closed = f"http://127.0.0.1:{free_port()}/nobody-listens"
+    many = "".join(f"""\
+  - id: refused-{i:02}-{'x' * 40}
+    url: {closed}?padding={'p' * 200}
+    secret_env: ENTITLE_TEST_WEBHOOK_SECRET
+    start: oldest
+    retry: {{max_attempts: 1000, backoff: 30s, max_backoff: 1m}}
+""" for i in range(63))
+    hooks = webhooks_file(tmp_path / "hooks.yaml", closed, extra=many)
+    with in_process(bundle, f"sqlite:///{tmp_path}/e.db",
+                    config={"webhooks_file": str(hooks)}) as srv:
+        first_sweep(srv)
+
+        def all_failing() -> str:
+            main(["health", "--server", f"127.0.0.1:{srv.port}"])
+            out = capsys.readouterr().out
+            return out if out.count("ConnectError") == 64 else ""
+
+        lines = wait_for(all_failing, timeout=60).splitlines()
+        status, details = health_status(srv.channel)  # a probe: no entitle-details asked
+    assert lines[0] == "SERVING" and len(lines) == 65
+    assert lines[1].startswith("webhook ops: lag ")
+    assert "1 failed attempts at the next alert, next attempt " in lines[-1]
+    assert status == 1 and WEBHOOK_METADATA not in details  # SERVING, nothing more
 
 
 def _parent_of(pid: int) -> int:

@@ -16,6 +16,7 @@ EXIT_NOT_SERVING = 1  # NOT_SERVING, UNKNOWN or a service the server does not kn
 EXIT_UNREACHABLE = 2  # no answer (nothing listening, TLS mismatch, deadline) or bad flags
 RELOAD_ERROR = "entitle-last-reload-error"
 WEBHOOK = "entitle-webhook"  # one trailing entry per webhook endpoint (JSON)
+DETAILS = ("entitle-details", "webhooks")  # asks the server for those entries
 STATUS = health_pb2.HealthCheckResponse.ServingStatus
 
 
@@ -48,10 +49,9 @@ def _check(channel: grpc.Channel, args: argparse.Namespace) -> int:
     """One Check: the status on stdout, why it cannot be had on stderr."""
     check = health_pb2_grpc.HealthStub(channel).Check
     request = health_pb2.HealthCheckRequest(service=args.service)
+    metadata = [*(call_metadata(args) or ()), DETAILS]
     try:
-        reply, call = check.with_call(
-            request, timeout=args.timeout, metadata=call_metadata(args)
-        )
+        reply, call = check.with_call(request, timeout=args.timeout, metadata=metadata)
     except grpc.RpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:  # the server does not know --service
             print(f"{STATUS.Name(STATUS.SERVICE_UNKNOWN)}: {exc.details()}")

@@ -15,6 +15,9 @@ from entitle.server.snapshots import Serving
 from entitle.server.webhooks import EndpointStatus
 
 WEBHOOK_METADATA = "entitle-webhook"  # one per endpoint: its state as JSON
+# Asked for by `entitle health` only: probes (kubelet, load balancers) never receive the
+# entries, so many endpoints cannot push a probe's reply past its metadata size limit.
+DETAILS_METADATA = ("entitle-details", "webhooks")
 WEBHOOK_ERROR_CHARS = 150  # of last_error, so the JSON fits one metadata value
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -26,9 +29,10 @@ class PolicyHealth(HealthServicer):
 
     The standard response has only a status, so details (the serving revision, the last
     reload refusal) travel as trailing metadata `entitle-policy-revision` and
-    `entitle-last-reload-error` on every Check, and each webhook endpoint's state as an
-    `entitle-webhook` entry (it does not change the status: a failing receiver is not a
-    reason to restart or unroute the server).
+    `entitle-last-reload-error` on every Check, and, when the request's metadata has
+    `entitle-details: webhooks`, each webhook endpoint's state as an `entitle-webhook`
+    entry (it does not change the status: a failing receiver is not a reason to restart
+    or unroute the server).
     """
 
     def __init__(self, services: tuple[str, ...],
@@ -52,11 +56,13 @@ class PolicyHealth(HealthServicer):
 
     def Check(self, request, context):
         response = super().Check(request, context)
-        context.set_trailing_metadata(self._details + self._webhook_details())
+        context.set_trailing_metadata(self._details + self._webhook_details(context))
         return response
 
-    def _webhook_details(self) -> tuple[tuple[str, str], ...]:
-        if self.webhooks is None:
+    def _webhook_details(self, context) -> tuple[tuple[str, str], ...]:
+        if self.webhooks is None or DETAILS_METADATA not in tuple(
+            context.invocation_metadata() or ()
+        ):
             return ()
         try:
             return tuple((WEBHOOK_METADATA, webhook_text(s)) for s in self.webhooks())
