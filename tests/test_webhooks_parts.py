@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 from webhook_receiver import SECRET, docs_verifier
 
 from entitle.cli import main
-from entitle.server.store import NewAlert, open_store
+from entitle.server.store import NewAlert, StoredAlert, open_store
 from entitle.server.webhooks.config import (
     Retry,
     WebhookConfigError,
     key_of,
     load_webhooks,
 )
-from entitle.server.webhooks.delivery import backoff_delay
+from entitle.server.webhooks.delivery import alert_body, backoff_delay
 from entitle.server.webhooks.signing import signature_header
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "webhooks"
@@ -133,6 +133,15 @@ def test_the_docs_example_delivery_verifies_with_the_docs_recipe():
     stamp = int(headers["webhook-timestamp"])
     assert verify_webhook(SECRET, headers, body.encode(), now=stamp)
     assert json.loads(body)["alert"]["cursor"] == headers["webhook-id"]
+    # and it is what entitle sends for that alert today (the page follows the code)
+    alert = StoredAlert(42, "key", "USAGE_THRESHOLD", "globex-mail-pack", "globex",
+                        "incident-pack-10", AT, AT, 80, "2026", {
+                            "used": 8.0, "limit": 10.0, "unit": "incidents",
+                            "period_start": "2026-01-01T05:00:00Z",
+                            "recipients": ["americas-desk@support.example"],
+                            "message": "globex: contract globex-mail-pack has used 80% of 10 "
+                                       "incidents (pack) (8/10)"})
+    assert alert_body(alert) == body.encode()
 
 
 def test_the_docs_recipe_refuses_tampering_replay_and_wrong_secrets():
