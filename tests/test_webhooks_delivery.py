@@ -8,6 +8,7 @@ back-off in tens of milliseconds. Waits on the wall clock are only for delivery.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import threading
 import time
@@ -176,6 +177,35 @@ def test_an_alert_never_accepted_becomes_a_dead_letter_and_delivery_moves_on(
            "0 dead letters" in lines
     assert metric("entitle_webhook_dead_letters", endpoint=endpoint) == 1
     assert metric("entitle_webhook_lag", endpoint=endpoint) == 0
+
+
+def test_sla_alerts_reach_an_endpoint_that_asks_for_them_with_their_clock(
+    tmp_path, store_url
+):
+    import test_sla_server as sla
+
+    bundle = make_bundle(tmp_path)
+    shutil.copy(sla.FIXTURES / "live-desk.yaml", bundle / "live-desk.yaml")
+    with Receiver().running() as receiver:
+        hooks = webhooks_file(tmp_path / "hooks.yaml", receiver.url, endpoint="sla-desk",
+                              extra="")
+        hooks.write_text(hooks.read_text().replace(
+            "    start: oldest\n", "    start: oldest\n    filter: {kinds: [sla_breached, "
+            "SLA_WARNING], customer: initech}\n"))
+        config = {**sla.QUIET, "webhooks_file": str(hooks)}
+        with in_process(bundle, store_url, config=config) as srv:
+            sla.admit(srv.stub, "T-silent")
+            sla.set_now(srv, sla.T0 + 125 * sla.M)
+            assert sla.sla_sweep(srv) == 3
+            wait_for(lambda: len(receiver.accepted()) == 3)
+            expected = sla.sla_alerts(srv.stub, "T-silent")
+    got = [r.alert for r in receiver.accepted_requests()]
+    assert got == [to_dict(a) for a in expected]
+    assert [(a["kind"], a["ticketId"], a["metric"], a["threshold"]) for a in got] == [
+        ("ALERT_KIND_SLA_WARNING", "T-silent", "first_response", 50),
+        ("ALERT_KIND_SLA_WARNING", "T-silent", "first_response", 75),
+        ("ALERT_KIND_SLA_BREACHED", "T-silent", "first_response", 100),
+    ]
 
 
 def test_a_rotated_secret_file_signs_with_both_secrets_without_a_restart(
