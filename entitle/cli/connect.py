@@ -11,6 +11,7 @@ from collections.abc import Callable
 import grpc
 
 TOKEN_ENV = "ENTITLE_TOKEN"
+MAX_METADATA_BYTES = 256 * 1024
 
 
 def timeout_seconds(text: str) -> float:
@@ -48,8 +49,10 @@ def add_connection_args(p: argparse.ArgumentParser) -> None:
 
 def open_channel(args: argparse.Namespace) -> grpc.Channel:
     """Plaintext, or TLS when any --tls* flag is given; raises OSError for unreadable files."""
+    # `entitle health` reads one trailing entry per webhook endpoint (up to 64 of them)
+    options = [("grpc.max_metadata_size", MAX_METADATA_BYTES)]
     if not (args.tls or args.tls_ca or args.tls_cert or args.tls_key):
-        return grpc.insecure_channel(args.server)
+        return grpc.insecure_channel(args.server, options=options)
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ValueError("--tls-cert and --tls-key go together")
 
@@ -64,7 +67,6 @@ def open_channel(args: argparse.Namespace) -> grpc.Channel:
         private_key=read(args.tls_key),
         certificate_chain=read(args.tls_cert),
     )
-    options = []
     if args.tls_server_name:
         options.append(("grpc.ssl_target_name_override", args.tls_server_name))
     return grpc.secure_channel(args.server, credentials, options=options)

@@ -136,6 +136,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "0 keeps them forever (default: 90)",
     )
     p.add_argument(
+        "--webhooks", default="", metavar="FILE",
+        help="push alerts to the HTTP endpoints in this YAML file, signed, at least once, "
+        "in cursor order (docs/webhooks.md; default: off)",
+    )
+    p.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error"),
         help="log level of the JSON lines on stderr (default: info)",
     )
@@ -173,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
     if args.decision_log:
         problems.extend(_decision_log_problems(args.decision_log))
     problems.extend(_security_problems(args))
+    if args.webhooks:
+        problems.extend(_webhook_problems(args.webhooks))
     if not problems:  # the slowest check (a bounded wait for PostgreSQL) last
         problems.extend(_store_problems(args.store))
     if problems:
@@ -225,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         sweep_interval=args.sweep_interval,
         sla_sweep_interval=args.sla_sweep_interval,
         alert_retention_days=args.alert_retention_days,
+        webhooks_file=_absolute(args.webhooks),
     )
     try:
         return Supervisor(config).run()
@@ -257,6 +265,17 @@ def _decision_log_problems(path: str) -> list[str]:
         os.close(open_log(path))
     except OSError as exc:
         return [f"--decision-log {path}: {exc.strerror}"]
+    return []
+
+
+def _webhook_problems(path: str) -> list[str]:
+    """The webhooks file checked now, secrets included: one line, at the first problem."""
+    from entitle.server.webhooks import WebhookConfigError, load_webhooks
+
+    try:
+        load_webhooks(path)
+    except WebhookConfigError as exc:
+        return [f"--webhooks: {exc}"]
     return []
 
 

@@ -47,6 +47,7 @@ class ServeConfig:
     max_call_seconds: float = 30.0  # cap on every unary call's deadline; 0 is no cap
     max_streams: int = 100  # grpc.max_concurrent_streams per connection
     max_concurrent_rpcs: int = 1000  # per worker; beyond it RESOURCE_EXHAUSTED
+    webhooks_file: str = ""  # YAML of endpoints alerts are pushed to; "" is off
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

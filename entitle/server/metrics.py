@@ -77,6 +77,30 @@ STORE_ERRORS = Counter(
     "Store calls that failed as unavailable or busy after retries, by backend",
     ["backend"],
 )
+WEBHOOK_DELIVERIES = Counter(
+    "entitle_webhook_deliveries",
+    "Alerts delivered to a webhook endpoint (answered 2xx), by endpoint id",
+    ["endpoint"],
+)
+WEBHOOK_FAILURES = Counter(
+    "entitle_webhook_failures",
+    "Failed webhook delivery attempts, by endpoint id and reason: status (a non-2xx answer), "
+    "timeout, network (no connection, TLS, protocol) or secret (the secret could not be read)",
+    ["endpoint", "reason"],
+)
+WEBHOOK_DEAD_LETTERS = Gauge(
+    "entitle_webhook_dead_letters",
+    "Alerts an endpoint never accepted within its attempts, kept in the store as dead letters",
+    ["endpoint"],
+    multiprocess_mode="livemostrecent",
+)
+WEBHOOK_LAG = Gauge(
+    "entitle_webhook_lag",
+    "Alerts in the alert log after the endpoint's cursor (not yet delivered or skipped)",
+    ["endpoint"],
+    multiprocess_mode="livemostrecent",
+)
+WEBHOOK_FAILURE_REASONS = ("status", "timeout", "network", "secret")
 
 for _reason in REASONS:
     DECISIONS.labels(reason=_reason)
@@ -100,6 +124,27 @@ def count_admission(result: str) -> None:
 def count_alert(kind: str) -> None:
     """One alert of `kind` emitted (call after it committed; duplicates are not emissions)."""
     ALERTS_EMITTED.labels(kind=kind).inc()
+
+
+def count_webhook_delivery(endpoint: str) -> None:
+    WEBHOOK_DELIVERIES.labels(endpoint=endpoint).inc()
+
+
+def count_webhook_failure(endpoint: str, reason: str) -> None:
+    WEBHOOK_FAILURES.labels(endpoint=endpoint, reason=reason).inc()
+
+
+def show_webhook(endpoint: str, lag: int, dead_letters: int) -> None:
+    """The endpoint's state as the store has it (any worker may set it: most recent wins)."""
+    WEBHOOK_LAG.labels(endpoint=endpoint).set(max(lag, 0))
+    WEBHOOK_DEAD_LETTERS.labels(endpoint=endpoint).set(dead_letters)
+
+
+def watch_webhook(endpoint: str) -> None:
+    """Show the endpoint's counters at 0 from the start, for alerting rules."""
+    WEBHOOK_DELIVERIES.labels(endpoint=endpoint)
+    for reason in WEBHOOK_FAILURE_REASONS:
+        WEBHOOK_FAILURES.labels(endpoint=endpoint, reason=reason)
 
 
 def count_store_error(backend: str) -> None:

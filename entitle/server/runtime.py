@@ -21,6 +21,8 @@ from entitle.server.slaclocks import install as install_sla_clocks
 from entitle.server.snapshots import SnapshotHolder
 from entitle.server.store import open_store, server_pool_size
 from entitle.server.supervisor import SUPERVISOR_ENV
+from entitle.server.webhooks import install as install_webhooks
+from entitle.server.webhooks import load_webhooks
 
 
 class Background(Protocol):
@@ -53,8 +55,13 @@ class Runtime:
 
     @classmethod
     def open(cls, config: ServeConfig, clock: Clock, *, worker: int = 0) -> Runtime:
-        """Open the store and load the bundle; an invalid bundle still yields a runtime."""
-        store = open_store(config.store_url, max_connections=server_pool_size(config.threads))
+        """Open the store and load the bundle; an invalid bundle still yields a runtime.
+
+        An invalid webhooks file raises ValueError (the CLI checked it before starting)."""
+        webhooks = load_webhooks(config.webhooks_file) if config.webhooks_file else None
+        endpoints = len(webhooks.endpoints) if webhooks else 0
+        store = open_store(config.store_url,
+                           max_connections=server_pool_size(config.threads, endpoints))
         holder = SnapshotHolder()
         reloader = Reloader(Path(config.policies), holder, clock, history=store,
                             accept_breaking=config.accept_breaking)
@@ -64,6 +71,8 @@ class Runtime:
         runtime = cls(config, clock, store, holder, reloader, watcher, worker)
         install_alerts(runtime)  # usage hooks, ListAlerts/WatchAlerts, the sweeper
         install_sla_clocks(runtime)  # clock rows at admission, the SLA sweeper
+        if webhooks is not None:
+            install_webhooks(runtime, webhooks)  # after alerts: delivery waits on their bus
         metrics.watch_store(getattr(store, "backend", runtime.store_backend))
         if config.decision_log:
             runtime.decision_log = DecisionLog(

@@ -7,6 +7,7 @@ from entitle.server.store.base import (
     AdmitResult,
     AlertHook,
     AlertQuery,
+    DeadLetter,
     NewAlert,
     RecordResult,
     Store,
@@ -16,6 +17,7 @@ from entitle.server.store.base import (
     TicketUsage,
     UsageChange,
     ValueNotStorable,
+    WebhookProgress,
     redact,
 )
 from entitle.server.store.migrations import check_readable
@@ -31,6 +33,7 @@ __all__ = [
     "AdmitResult",
     "AlertHook",
     "AlertQuery",
+    "DeadLetter",
     "NewAlert",
     "RecordResult",
     "Store",
@@ -40,6 +43,7 @@ __all__ = [
     "TicketUsage",
     "UsageChange",
     "ValueNotStorable",
+    "WebhookProgress",
     "check_store",
     "open_store",
     "server_pool_size",
@@ -47,9 +51,10 @@ __all__ = [
 ]
 
 
-def server_pool_size(threads: int) -> int:
-    """A worker's pool size: a connection per thread that calls the store, so none waits."""
-    return threads + BACKGROUND_THREADS
+def server_pool_size(threads: int, webhook_endpoints: int = 0) -> int:
+    """A worker's pool size: a connection per thread that calls the store, so none waits
+    (a webhook endpoint has a delivery thread of its own)."""
+    return threads + BACKGROUND_THREADS + webhook_endpoints
 
 
 def store_url(text: str) -> str:

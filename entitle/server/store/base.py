@@ -121,6 +121,34 @@ class AlertQuery:
     contract_id: str = ""
 
 
+@dataclass(frozen=True)
+class WebhookProgress:
+    """Where delivery to one webhook endpoint stands (kept in the store, shared by replicas)."""
+
+    endpoint_id: str
+    cursor: int  # every alert up to this cursor is done: delivered, dead-lettered or filtered out
+    attempt_cursor: int  # the alert the failed `attempts` were made for (0: none)
+    attempts: int
+    next_attempt_at: datetime | None  # no attempt before this instant (back-off)
+    last_error: str
+    last_error_at: datetime | None
+    delivered: int  # alerts answered 2xx, in total
+    dead_letters: int  # alerts given up on, in total (rows of webhook_dead_letters)
+    last_delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An alert delivery gave up on after its last attempt; the body is the one sent."""
+
+    endpoint_id: str
+    cursor: int
+    attempts: int
+    last_error: str
+    dead_at: datetime
+    body: str
+
+
 # Called inside the usage transaction; the alerts it returns commit (or roll back) with it.
 AlertHook = Callable[[UsageChange], Iterable[NewAlert]]
 
@@ -173,6 +201,30 @@ class Store(Protocol):
     def try_lease(self, name: str, holder: str, now: datetime, seconds: float) -> bool: ...
 
     def get_meta(self, key: str) -> str | None: ...
+
+    # webhook delivery progress (entitle/server/webhooks): compare-and-set on the cursor
+    def webhook_progress(
+        self, endpoint_id: str, *, start_cursor: int, at: datetime
+    ) -> WebhookProgress: ...
+
+    def webhook_progress_of(self, endpoint_ids: Sequence[str]) -> dict[str, WebhookProgress]: ...
+
+    def webhook_advance(
+        self, endpoint_id: str, from_cursor: int, to_cursor: int, *, delivered: bool,
+        at: datetime,
+    ) -> bool: ...
+
+    def webhook_failed(
+        self, endpoint_id: str, cursor: int, alert_cursor: int, *, attempts: int, error: str,
+        at: datetime, next_attempt_at: datetime,
+    ) -> bool: ...
+
+    def webhook_dead_letter(
+        self, endpoint_id: str, from_cursor: int, alert_cursor: int, *, attempts: int,
+        error: str, body: str, at: datetime,
+    ) -> bool: ...
+
+    def webhook_dead_letters(self, endpoint_id: str, limit: int = 100) -> list[DeadLetter]: ...
 
     def set_meta(self, key: str, value: str) -> None: ...
 

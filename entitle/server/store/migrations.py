@@ -152,6 +152,33 @@ MIGRATIONS: tuple[Migration, ...] = (
         # is cancelled then, next_alert_at is cleared and no event is recorded after it.
         "ALTER TABLE ticket_clocks ADD COLUMN cancelled_at TEXT",
     )),
+    Migration(6, "webhook delivery progress", (
+        # One row per webhook endpoint (`entitle serve --webhooks`): alerts up to `cursor`
+        # are done; the cursor moves only after a 2xx (or a dead letter), by compare-and-set.
+        """CREATE TABLE webhook_endpoints (
+            endpoint_id TEXT PRIMARY KEY,
+            cursor BIGINT NOT NULL,
+            attempt_cursor BIGINT NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_error TEXT NOT NULL DEFAULT '',
+            last_error_at TEXT,
+            delivered BIGINT NOT NULL DEFAULT 0,
+            dead_letters BIGINT NOT NULL DEFAULT 0,
+            last_delivered_at TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        # Alerts an endpoint never accepted within its attempts, with the body that was sent.
+        """CREATE TABLE webhook_dead_letters (
+            endpoint_id TEXT NOT NULL,
+            cursor BIGINT NOT NULL,
+            attempts INTEGER NOT NULL,
+            last_error TEXT NOT NULL,
+            dead_at TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (endpoint_id, cursor)
+        )""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -19,6 +19,7 @@ from entitle.server.store.base import (
     AdmitResult,
     AlertHook,
     AlertQuery,
+    DeadLetter,
     NewAlert,
     RecordResult,
     StoredAlert,
@@ -27,6 +28,7 @@ from entitle.server.store.base import (
     TicketUsage,
     UsageChange,
     ValueNotStorable,
+    WebhookProgress,
     from_text,
     to_text,
 )
@@ -692,6 +694,112 @@ class SqlStore(ClockLedger):
 
         self._run(work)
 
+    # -- webhook delivery progress (entitle/server/webhooks): apart from the ledger above ----
+    # A delivering worker holds the store lease "webhook:<id>"; every write below is also a
+    # compare-and-set on the endpoint's cursor, so a worker whose lease ran out while it
+    # waited on a receiver can neither move the cursor back nor count an alert twice.
+    _PROGRESS_COLUMNS = (
+        "endpoint_id, cursor, attempt_cursor, attempts, next_attempt_at, last_error, "
+        "last_error_at, delivered, dead_letters, last_delivered_at"
+    )
+
+    def webhook_progress(
+        self, endpoint_id: str, *, start_cursor: int, at: datetime
+    ) -> WebhookProgress:
+        """The endpoint's progress, created at `start_cursor` the first time it is asked for."""
+
+        def work(tx: Tx) -> WebhookProgress:
+            tx.run(
+                "INSERT INTO webhook_endpoints (endpoint_id, cursor, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (endpoint_id) DO NOTHING",
+                (endpoint_id, start_cursor, to_text(at)),
+            )
+            row = tx.one(
+                f"SELECT {self._PROGRESS_COLUMNS} FROM webhook_endpoints WHERE endpoint_id = ?",
+                (endpoint_id,),
+            )
+            assert row is not None
+            return _progress(row)
+
+        return self._run(work)
+
+    def webhook_progress_of(self, endpoint_ids: Sequence[str]) -> dict[str, WebhookProgress]:
+        """Progress of the endpoints that have any (health, metrics), by endpoint id."""
+        if not endpoint_ids:
+            return {}
+        rows = self._run(lambda tx: tx.all(
+            f"SELECT {self._PROGRESS_COLUMNS} FROM webhook_endpoints "
+            f"WHERE endpoint_id IN ({', '.join('?' for _ in endpoint_ids)})",
+            tuple(endpoint_ids),
+        ), write=False)
+        return {row[0]: _progress(row) for row in rows}
+
+    def webhook_advance(
+        self, endpoint_id: str, from_cursor: int, to_cursor: int, *, delivered: bool,
+        at: datetime,
+    ) -> bool:
+        """Move the cursor past a delivered alert (or alerts the filter skips); False if it
+        was no longer at `from_cursor` (another holder moved it)."""
+        done = ", delivered = delivered + 1, last_delivered_at = ?" if delivered else ""
+        params = (to_cursor, *((to_text(at),) if delivered else ()), endpoint_id, from_cursor)
+        row = self._run(lambda tx: tx.one(
+            "UPDATE webhook_endpoints SET cursor = ?, attempt_cursor = 0, attempts = 0, "
+            f"next_attempt_at = NULL{done} WHERE endpoint_id = ? AND cursor = ? "
+            "RETURNING endpoint_id",
+            params,
+        ))
+        return row is not None
+
+    def webhook_failed(
+        self, endpoint_id: str, cursor: int, alert_cursor: int, *, attempts: int, error: str,
+        at: datetime, next_attempt_at: datetime,
+    ) -> bool:
+        """A failed attempt at the alert after `cursor`, and when to try it again."""
+        row = self._run(lambda tx: tx.one(
+            "UPDATE webhook_endpoints SET attempt_cursor = ?, attempts = ?, next_attempt_at = ?, "
+            "last_error = ?, last_error_at = ? WHERE endpoint_id = ? AND cursor = ? "
+            "RETURNING endpoint_id",
+            (alert_cursor, attempts, to_text(next_attempt_at), error, to_text(at), endpoint_id,
+             cursor),
+        ))
+        return row is not None
+
+    def webhook_dead_letter(
+        self, endpoint_id: str, from_cursor: int, alert_cursor: int, *, attempts: int,
+        error: str, body: str, at: datetime,
+    ) -> bool:
+        """Give up on an alert: keep it as a dead letter and move the cursor past it, at once."""
+
+        def work(tx: Tx) -> bool:
+            row = tx.one(
+                "UPDATE webhook_endpoints SET cursor = ?, attempt_cursor = 0, attempts = 0, "
+                "next_attempt_at = NULL, dead_letters = dead_letters + 1, last_error = ?, "
+                "last_error_at = ? WHERE endpoint_id = ? AND cursor = ? RETURNING endpoint_id",
+                (alert_cursor, error, to_text(at), endpoint_id, from_cursor),
+            )
+            if row is None:
+                return False
+            tx.run(
+                "INSERT INTO webhook_dead_letters (endpoint_id, cursor, attempts, last_error, "
+                "dead_at, body) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (endpoint_id, cursor) DO NOTHING",
+                (endpoint_id, alert_cursor, attempts, error, to_text(at), body),
+            )
+            return True
+
+        return self._run(work)
+
+    def webhook_dead_letters(self, endpoint_id: str, limit: int = 100) -> list[DeadLetter]:
+        """An endpoint's dead letters, oldest first."""
+        rows = self._run(lambda tx: tx.all(
+            "SELECT endpoint_id, cursor, attempts, last_error, dead_at, body "
+            "FROM webhook_dead_letters WHERE endpoint_id = ? ORDER BY cursor LIMIT ?",
+            (endpoint_id, limit),
+        ), write=False)
+        return [
+            DeadLetter(r[0], int(r[1]), int(r[2]), r[3], from_text(r[4]), r[5]) for r in rows
+        ]
+
 
 _ALERT_COLUMNS = (
     "cursor, dedupe_key, kind, contract_id, customer_id, plan_id, occurred_at, emitted_at, "
@@ -721,3 +829,16 @@ def _alert(row: tuple) -> StoredAlert:
         from_text(emitted), int(threshold), period_key, json.loads(body),
     )
 
+
+
+def _progress(row: tuple) -> WebhookProgress:
+    (endpoint_id, cursor, attempt_cursor, attempts, next_at, error, error_at, delivered, dead,
+     delivered_at) = row
+
+    def instant(text: str | None) -> datetime | None:
+        return None if text is None else from_text(text)
+
+    return WebhookProgress(
+        endpoint_id, int(cursor), int(attempt_cursor), int(attempts), instant(next_at), error,
+        instant(error_at), int(delivered), int(dead), instant(delivered_at),
+    )

@@ -16,6 +16,7 @@ from entitle.server.runtime import Runtime
 from entitle.server.service.access import TokenFile, TokensError
 from entitle.server.service.calls import SERVICE, EntitlementCalls
 from entitle.server.tls import TlsError, server_credentials
+from entitle.server.webhooks import webhooks_of
 from entitle.v1 import entitle_pb2_grpc
 
 MIN_SEND_BYTES = 4 * 1024 * 1024  # a full ListContracts page fits
@@ -49,7 +50,8 @@ def build_server(
     )
     calls = calls or EntitlementCalls(runtime)
     entitle_pb2_grpc.add_EntitlementServiceServicer_to_server(EntitlementServicer(calls), server)
-    health = PolicyHealth((SERVICE.full_name,))
+    webhooks = webhooks_of(runtime)
+    health = PolicyHealth((SERVICE.full_name,), webhooks.status if webhooks else None)
     reloader = runtime.reloader
     reloader.subscribe(lambda _outcome: health.update(runtime.holder.serving(), reloader.status))
     health.update(runtime.holder.serving(), reloader.status)
