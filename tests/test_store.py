@@ -510,14 +510,17 @@ def test_a_workers_pool_has_a_connection_per_thread_calling_the_store(store_url,
     from entitle.server.config import ServeConfig
     from entitle.server.runtime import Runtime
 
-    config = ServeConfig(policies=str(make_bundle(tmp_path)), store_url=store_url, threads=3)
-    runtime = Runtime.open(config, FixedClock(T0))
-    runtime.start()
-    try:
-        # The 3 handler threads (WatchAlerts streams run on them), the sweeper, the watcher.
-        assert runtime.store.pool.max_size == server_pool_size(3) == 5
-    finally:
-        runtime.close()
+    bundle = str(make_bundle(tmp_path))
+    for http, faces in (("", 1), ("127.0.0.1:0", 2)):
+        config = ServeConfig(policies=bundle, store_url=store_url, threads=3, http_listen=http)
+        runtime = Runtime.open(config, FixedClock(T0))
+        runtime.start()
+        try:
+            # 3 handler threads per face (alert streams run on them), the two sweepers, the
+            # watcher, the dashboard's usage snapshot and warm-up.
+            assert runtime.store.pool.max_size == server_pool_size(3, faces=faces) == 3 * faces + 5
+        finally:
+            runtime.close()
 
 
 @only_postgresql

@@ -61,7 +61,8 @@ class Runtime:
         webhooks = load_webhooks(config.webhooks_file) if config.webhooks_file else None
         endpoints = len(webhooks.endpoints) if webhooks else 0
         store = open_store(config.store_url,
-                           max_connections=server_pool_size(config.threads, endpoints))
+                           max_connections=server_pool_size(
+                               config.threads, endpoints, faces=2 if config.http_listen else 1))
         holder = SnapshotHolder()
         reloader = Reloader(Path(config.policies), holder, clock, history=store,
                             accept_breaking=config.accept_breaking)

@@ -23,9 +23,10 @@ from entitle.server.store.base import (
 from entitle.server.store.migrations import check_readable
 
 SQLITE_PREFIX = "sqlite:///"
-# Threads of a server worker calling the store besides its --threads handler threads (which
-# run the WatchAlerts streams too): the alert sweeper, and the bundle watcher's reloads.
-BACKGROUND_THREADS = 2
+# Threads of a server worker calling the store besides its handler threads (--threads per
+# face; they run the alert streams too): the date-alert and SLA sweepers, the bundle
+# watcher's reloads, and the dashboard's usage snapshot and warm-up.
+BACKGROUND_THREADS = 5
 CHECK_TIMEOUT = 3.0  # seconds `entitle serve` waits for PostgreSQL before refusing to start
 
 __all__ = [
@@ -51,10 +52,10 @@ __all__ = [
 ]
 
 
-def server_pool_size(threads: int, webhook_endpoints: int = 0) -> int:
+def server_pool_size(threads: int, webhook_endpoints: int = 0, *, faces: int = 1) -> int:
     """A worker's pool size: a connection per thread that calls the store, so none waits
-    (a webhook endpoint has a delivery thread of its own)."""
-    return threads + BACKGROUND_THREADS + webhook_endpoints
+    (each face has `threads` handler threads; a webhook endpoint a delivery thread)."""
+    return threads * faces + BACKGROUND_THREADS + webhook_endpoints
 
 
 def store_url(text: str) -> str:

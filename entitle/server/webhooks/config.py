@@ -21,8 +21,8 @@ import httpx
 from entitle.engine.alerts import KINDS
 from entitle.engine.diagnostics import Diagnostic
 from entitle.engine.durations import parse_duration
+from entitle.engine.hints import did_you_mean
 from entitle.engine.load import Document, Pointer, clip, load_file
-from entitle.engine.validate import did_you_mean
 
 KIND_PREFIX = "ALERT_KIND_"
 SECRET_PREFIX = "whsec_"  # Standard Webhooks: the rest is the key, base64
