@@ -407,8 +407,8 @@ def test_a_tickets_timeline_shows_it_running_then_paused(served):
     assert "status changed → pending: 2026-06-15 09:30 UTC" in titles
     legend = [t.text for g in svg.iter(f"{SVG}g") if g.get("class") == "legend"
               for t in g.iter(f"{SVG}text")]
-    assert legend == ["running", "paused", "breached", "due time", "breach", "met", "met late",
-                      "cancelled", "now"]
+    assert legend == ["running", "paused", "breached", "paused, breached", "due time", "breach",
+                      "met", "met late", "cancelled", "now"]
     assert "inactive: a cycle opens" in page.text  # an empty lane says why
     words = page.text.split('class="timeline-text"')[1].split("</details>")[0]
     assert "paused <time datetime=\"2026-06-15T09:30:00Z\"" in words and "– now" in words

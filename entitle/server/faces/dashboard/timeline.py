@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from entitle.server.faces.dashboard.render import as_datetime
 from entitle.v1 import entitle_pb2 as pb
 
-WIDTH = 900
+WIDTH = 960
 LEFT, RIGHT = 150, 12  # the lane labels' column; room for the last marker
 TOP = 34  # the axis labels above the lanes
 LANE, LANE_GAP = 18, 14
@@ -27,6 +27,12 @@ SEGMENT_WORDS = {"running": "running", "paused": "paused", "breached": "running,
 GRID_STEPS = tuple(timedelta(minutes=m) for m in
                    (15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080, 20160, 43200))
 MAX_GRID = 8
+# The legend: (what is drawn, its words), laid out left to right by legend().
+LEGEND_KEYS = (("seg running", "running"), ("seg paused", "paused"),
+               ("seg breached", "breached"), ("seg paused-breached", "paused, breached"),
+               ("due", "due time"), ("breach", "breach"), ("met", "met"),
+               ("met-late", "met late"), ("cancelled", "cancelled"), ("now", "now"))
+KEY_WIDTH, CHAR_WIDTH = 40, 6.4  # a key's swatch and gaps; a legend character at 12 px
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class Mark:
     x: float
     at: datetime
     label: str  # due, breached, met, met late, cancelled; an event's type; a grid time
-    kind: str = ""  # the stop's kind (met, met-late, cancelled) for its shape
+    kind: str = ""  # a stop's kind (met, met-late, cancelled); a grid time's (time, day)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class Timeline:
     legend_y: float
     start: datetime
     end: datetime
+    legend: tuple[tuple[float, str, str], ...] = ()  # (x, what is drawn, its words)
 
 
 def sla_timeline(sla: pb.TicketSla, events) -> Timeline | None:
@@ -117,7 +124,16 @@ def sla_timeline(sla: pb.TicketSla, events) -> Timeline | None:
                   for e in events if start <= e.at <= end)
     lanes_end = TOP + len(lanes) * (LANE + LANE_GAP)
     return Timeline(WIDTH, lanes_end + LEGEND, LEFT, tuple(lanes), _grid(start, end, x), ticks,
-                    Mark(x(as_of), as_of, "now"), TOP - 6, lanes_end + 12, start, end)
+                    Mark(x(as_of), as_of, "now"), TOP - 6, lanes_end + 12, start, end, _legend())
+
+
+def _legend() -> tuple[tuple[float, str, str], ...]:
+    """LEGEND_KEYS with their x, each after the one before."""
+    out, at = [], 0.0
+    for drawn, words in LEGEND_KEYS:
+        out.append((round(at, 1), drawn, words))
+        at += KEY_WIDTH + CHAR_WIDTH * len(words)
+    return tuple(out)
 
 
 def clock_segments(c: pb.Target, as_of: datetime,
@@ -163,7 +179,8 @@ def _grid(start: datetime, end: datetime, x) -> tuple[Mark, ...]:
     at = epoch + -(-(start - epoch) // step) * step
     out = []
     while at <= end:
-        label = at.strftime("%H:%M" if step < timedelta(days=1) else "%b %d")
-        out.append(Mark(x(at), at, label))
+        daily = step >= timedelta(days=1)
+        out.append(Mark(x(at), at, at.strftime("%b %d" if daily else "%H:%M"),
+                        "day" if daily else "time"))
         at += step
     return tuple(out)
