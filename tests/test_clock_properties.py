@@ -22,7 +22,7 @@ from entitle.engine.calendars import (
     merge_pauses,
     next_opening,
 )
-from entitle.engine.clocks import ClockTerms, History, _fresh, _replayed, evaluate
+from entitle.engine.clocks import ClockTerms, History, _fresh, _replayed, evaluate, ordered_events
 from entitle.engine.model import TargetSpec, frozen_map
 from entitle.engine.ticket import EVENT_TYPES, TicketEvent
 
@@ -215,3 +215,76 @@ def test_remembered_stopped_clocks_give_exactly_the_full_replay(cal, start, data
         released = data.draw(st.none() | st.just(now - timedelta(minutes=30)))
         history = History(start, "medium", tuple(events[:n]), cancelled_at=released)
         assert evaluate(warm, history, now) == evaluate(_terms(cal), history, now)
+
+
+@st.composite
+def pause_histories(draw, start: datetime) -> History:
+    """The pauses form: explicit pauses (some open, some before the start) and maybe a first
+    reply and a resolve, as History.of maps them."""
+    events = []
+    for kind in ("agent_reply", "resolved"):
+        if draw(st.booleans()):
+            at = start + timedelta(minutes=draw(st.integers(0, 9000)))
+            events.append(TicketEvent(f"{kind}_at", kind, at))
+    return History(start, "medium", tuple(events), tuple(draw(pauses(start))))
+
+
+def _stood_still(terms: ClockTerms, history: History, clock, now: datetime) -> tuple:
+    """The test's own reading of where `clock` stood still: its metric's pausing statuses,
+    the explicit pauses as known at `now`, and (resolution) the resolved stretches before a
+    reopen; merged and clipped to the clock's run, an open one ending at a stop."""
+    pausing = terms.pause_statuses(clock.metric)
+    spans: list = []
+    paused_since = resolved_since = None
+    for e in ordered_events(history.events):
+        if e.at > now:
+            break
+        at = max(e.at, history.created_at)
+        if e.type == "status_changed":
+            if (e.status or "").lower() in pausing:
+                paused_since = paused_since or at
+            elif paused_since is not None:
+                spans.append((paused_since, at))
+                paused_since = None
+        elif e.type == "resolved" and resolved_since is None:
+            resolved_since = at
+        elif e.type == "reopened" and resolved_since is not None:
+            if clock.metric == "resolution":
+                spans.append((resolved_since, at))
+            resolved_since = None
+    if paused_since is not None:
+        spans.append((paused_since, None))
+    spans += [(a, None if b is None or b > now else b) for a, b in history.pauses if a <= now]
+    stop = clock.stopped_at or now
+    out = []
+    for a, b in merge_pauses(spans):
+        begin, end = max(a, clock.started_at), stop if b is None else min(b, stop)
+        if begin < end or (b is None and clock.stopped_at is None):
+            out.append((begin, None if b is None and clock.stopped_at is None else end))
+    return tuple(out)
+
+
+@PROFILE
+@given(maybe_calendars, instants, st.booleans(), st.data())
+def test_the_pauses_listed_are_where_the_clock_stood_still(cal, start, as_events, data) -> None:
+    """Each clock lists exactly its merged pauses within its run, and they are what it
+    measured with: on a calendar clock elapsed is the run's wall time minus them."""
+    terms = _terms(cal)
+    history = (History(start, "medium", data.draw(histories(start))) if as_events
+               else data.draw(pause_histories(start)))
+    now = start + timedelta(minutes=data.draw(st.integers(0, 9000)))
+    for clock in evaluate(terms, history, now).clocks:
+        if clock.state == "inactive":
+            assert clock.pauses == ()
+            continue
+        assert clock.pauses == _stood_still(terms, history, clock, now)
+        stop = clock.stopped_at or now
+        assert all(b is None or clock.started_at <= a < b <= stop for a, b in clock.pauses)
+        assert all(b is None and clock.paused for a, b in clock.pauses if b is None)
+        if cal is None:
+            still = sum(((b or stop) - a for a, b in clock.pauses), timedelta())
+            wall = (stop - clock.started_at - still) / timedelta(minutes=1)
+            assert abs(clock.elapsed_minutes - wall) < 1e-5
+        else:
+            ran = clock_minutes_between(cal, clock.started_at, stop, clock.pauses)
+            assert abs(clock.elapsed_minutes - ran) < 1e-5

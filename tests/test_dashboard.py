@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import httpx
@@ -15,12 +16,14 @@ from test_server_harness import NOW, ticket, wait_for
 
 from entitle.engine.bundle import compile_or_raise
 from entitle.engine.usage import StaticUsage
+from entitle.server.faces.dashboard.timeline import clock_segments, sla_timeline
 from entitle.server.service import board
 from entitle.server.service.board import BoardQuery, BoardQueryError, ContractBoard, board_state
 from entitle.server.service.wire import timestamp
 from entitle.v1 import entitle_pb2 as pb
 
 HOSTILE = "<script>window.__xss=1</script>"
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
@@ -352,6 +355,125 @@ def test_the_sla_page_lists_running_breached_and_paused_clocks(served):
     assert "status changed</strong> → pending" in one.text and "paused" in one.text
     missing = c.get("/sla", params={"ticket": "NOPE"})
     assert missing.status_code == 404 and "no admitted ticket" in missing.text
+
+
+def _timeline(html: str) -> ET.Element:
+    """The page's timeline SVG, parsed as XML (so it must be well-formed)."""
+    svg = html[html.index('<svg class="timeline"'):]
+    svg = svg[:svg.index("</svg>") + len("</svg>")]
+    return ET.fromstring(svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1))
+
+
+def _lanes(svg: ET.Element) -> dict[str, list]:
+    """clock -> [(state, from, to)] of its segments, then ("stop", kind) if it stopped."""
+    out = {}
+    for lane in svg.iter(f"{SVG}g"):
+        if "lane" not in lane.get("class", "").split():
+            continue
+        items = [(r.get("data-state"), r.get("data-from"), r.get("data-to"))
+                 for r in lane.iter(f"{SVG}rect")]
+        items += [("stop", p.get("data-stop")) for p in lane.iter(f"{SVG}path")]
+        out[lane.get("data-clock")] = items
+    return out
+
+
+def test_a_tickets_timeline_shows_it_running_then_paused(served):
+    """PREM-7 of the screenshot: created two hours ago, replied after one, pending since
+    half an hour: first_response ran and was met; resolution ran 90 minutes, then paused."""
+    created = NOW - timedelta(hours=2)
+    msg = ticket("PREM-7", "globex", "sync", "medium", created_at=created)
+    assert served.worker.stub.CheckCoverage(
+        pb.CheckCoverageRequest(ticket=msg, consume=True),
+        metadata=[("authorization", f"Bearer {CHECKER}")], timeout=10).admitted
+    record(served, "PREM-7",
+           pb.TicketEvent(id="r1", type="agent_reply", at=timestamp(NOW - timedelta(hours=1))),
+           pb.TicketEvent(id="s1", type="status_changed", status="pending",
+                          at=timestamp(NOW - timedelta(minutes=30))))
+    page = client(served).get("/sla", params={"ticket": "PREM-7"})
+    assert page.status_code == 200, page.text
+    svg = _timeline(page.text)
+    lanes = _lanes(svg)
+    assert lanes == {
+        "first_response": [("running", "2026-06-15T08:00:00Z", "2026-06-15T09:00:00Z"),
+                           ("stop", "met")],
+        "next_response": [],  # inactive: no cycle open
+        "resolution": [("running", "2026-06-15T08:00:00Z", "2026-06-15T09:30:00Z"),
+                       ("paused", "2026-06-15T09:30:00Z", "")],  # open: paused now
+    }
+    titles = {t.text for t in svg.iter(f"{SVG}title")}
+    assert "resolution, paused: 2026-06-15 09:30 UTC – now" in titles
+    assert "resolution, running: 2026-06-15 08:00 UTC – 2026-06-15 09:30 UTC" in titles
+    assert "first_response, met: 2026-06-15 09:00 UTC" in titles
+    assert "status changed → pending: 2026-06-15 09:30 UTC" in titles
+    legend = [t.text for g in svg.iter(f"{SVG}g") if g.get("class") == "legend"
+              for t in g.iter(f"{SVG}text")]
+    assert legend == ["running", "paused", "breached", "paused, breached", "due time", "breach",
+                      "met", "met late", "cancelled", "now"]
+    assert "inactive: a cycle opens" in page.text  # an empty lane says why
+    words = page.text.split('class="timeline-text"')[1].split("</details>")[0]
+    assert "paused <time datetime=\"2026-06-15T09:30:00Z\"" in words and "– now" in words
+
+
+def _target(metric: str, state: int, start, *, pauses=(), breached=None, stopped=None,
+            due=None) -> pb.Target:
+    """A clock as GetTicketSla sends it, instants as minutes after NOW."""
+    def ts(minutes):
+        return timestamp(NOW + timedelta(minutes=minutes))
+    out = pb.Target(metric=metric, state=state, started_at=ts(start),
+                    pauses=[pb.Pause(start=ts(a)) if b is None else
+                            pb.Pause(start=ts(a), end=ts(b)) for a, b in pauses])
+    for name, value in (("breached_at", breached), ("stopped_at", stopped), ("due_at", due)):
+        if value is not None:
+            getattr(out, name).CopyFrom(ts(value))
+    return out
+
+
+@pytest.mark.parametrize(("clock", "expected"), [
+    pytest.param(  # ran past its due time, paused, resumed, met late
+        _target("resolution", pb.CLOCK_STATE_MET_LATE, 0, pauses=[(90, 100)], breached=60,
+                stopped=120, due=60),
+        [("running", 0, 60), ("breached", 60, 90), ("paused-breached", 90, 100),
+         ("breached", 100, 120)], id="met late"),
+    pytest.param(  # a priority change breached it inside a pause, still paused now
+        _target("resolution", pb.CLOCK_STATE_BREACHED, 0, pauses=[(30, None)], breached=45,
+                due=20),
+        [("running", 0, 30), ("paused", 30, 45), ("paused-breached", 45, None)],
+        id="breached in a pause"),
+    pytest.param(  # a pause from its start, then running, then cancelled by the resolve
+        _target("next_response", pb.CLOCK_STATE_CANCELLED, 10, pauses=[(10, 40)], stopped=70),
+        [("paused", 10, 40), ("running", 40, 70)], id="cancelled"),
+    pytest.param(_target("next_response", pb.CLOCK_STATE_INACTIVE, 0), [], id="inactive"),
+])
+def test_a_clocks_segments_follow_its_pauses_and_its_breach(clock, expected):
+    as_of = NOW + timedelta(minutes=180)
+    got = clock_segments(clock, as_of)
+    assert [(state, (a - NOW) / timedelta(minutes=1),
+             None if b is None else (b - NOW) / timedelta(minutes=1))
+            for state, a, b in got] == expected
+
+
+def test_the_timeline_marks_due_breach_and_stop_on_one_axis():
+    sla = pb.TicketSla(ticket_id="T-1", created_at=timestamp(NOW),
+                       as_of=timestamp(NOW + timedelta(minutes=180)), clocks=[
+        _target("first_response", pb.CLOCK_STATE_MET, 0, stopped=30, due=60),
+        _target("next_response", pb.CLOCK_STATE_MET_LATE, 40, breached=100, stopped=120,
+                due=100),
+        _target("resolution", pb.CLOCK_STATE_RUNNING, 0, due=240),
+    ])
+    sla.clocks[1].cycle = 1
+    t = sla_timeline(sla, [])
+    first, cycle, resolution = t.lanes
+    assert (first.label, first.state, first.stop.kind, first.breach) == (
+        "first_response", "met", "met", None)
+    assert first.segments[-1].x1 == first.stop.x
+    assert cycle.label == "next_response #1" and cycle.stop.kind == "met-late"
+    assert cycle.breach.x == cycle.due.x == cycle.segments[1].x0  # red from the due time on
+    assert [s.state for s in cycle.segments] == ["running", "breached"]
+    # the axis runs on to the last due time, after now; a running clock's bar ends now
+    assert resolution.due.x == t.width - 12 and t.now.x < resolution.due.x
+    assert resolution.stop is None and resolution.segments[-1].end is None
+    assert resolution.segments[-1].x1 == t.now.x
+    assert [g.label for g in t.grid][:3] == ["10:00", "10:30", "11:00"]
 
 
 def test_the_session_cookie_is_secure_under_tls_and_next_stays_on_the_dashboard():

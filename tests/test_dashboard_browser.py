@@ -285,5 +285,15 @@ def test_the_sla_page_shows_live_clocks_and_a_tickets_timeline(page, served):
     clocks = page.locator("#clocks").inner_text()
     assert "first_response" in clocks and "met" in clocks and "paused" in clocks
     assert page.locator("svg.timeline .lane").count() >= 2
+    # resolution ran 10:00-11:30 Paris time, then paused: two segments, the pause hatched,
+    # each titled with its state in the viewer's time and in UTC
+    lane = page.locator("svg.timeline .lane[data-clock='resolution']")
+    assert lane.locator("rect.seg").evaluate_all("rs => rs.map(r => r.dataset.state)") == [
+        "running", "paused"]
+    paused = lane.locator("rect.seg.paused")
+    assert paused.evaluate("r => getComputedStyle(r).fill").startswith("url(")  # hatching
+    title = paused.locator("title").text_content()
+    assert title.startswith("resolution, paused: ") and "11:30" in title
+    assert title.endswith("– now (2026-06-15 09:30 UTC – now)")
     assert "status changed" in page.locator("#events").inner_text()
     shoot(page, "sla-ticket")

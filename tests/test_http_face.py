@@ -475,24 +475,29 @@ def test_a_call_in_flight_finishes_when_the_worker_drains(srv, monkeypatch):
 
 def test_ticket_events_and_sla_clocks_over_http(client):
     """The SLA RPCs are on this face too: an admission, then events, then the clocks (GET)."""
-    ticket = {**ticket_json("SLA-1"), "createdAt": "2026-06-15T09:00:00Z"}  # NOW is 10:00
+    ticket = {**ticket_json("SLA-1", product="sync"),  # premium: pauses on pending
+              "createdAt": "2026-06-15T09:00:00Z"}  # NOW is 10:00
     admitted = post(client, "CheckCoverage", {"ticket": ticket, "consume": True})
     assert admitted.json()["admitted"] is True
     events = post(client, "RecordTicketEvents", {"ticketId": "SLA-1", "events": [
         {"id": "e1", "type": "agent_reply", "at": "2026-06-15T09:30:00Z"},
         {"id": "e1", "type": "agent_reply", "at": "2026-06-15T09:30:00Z"},
+        {"id": "e2", "type": "status_changed", "status": "pending", "at": "2026-06-15T09:40:00Z"},
     ]})
     assert events.status_code == 200, events.text
     body = events.json()
-    assert [e["duplicate"] for e in body["events"]] == [False, True]
-    assert body["sla"]["ticketId"] == "SLA-1" and body["sla"]["eventCount"] == 1
+    assert [e["duplicate"] for e in body["events"]] == [False, True, False]
+    assert body["sla"]["ticketId"] == "SLA-1" and body["sla"]["eventCount"] == 2
     message = base64.urlsafe_b64encode(b'{"ticketId": "SLA-1"}').decode().rstrip("=")
     clocks = client.get(PREFIX + "GetTicketSla",
                         params={"encoding": "json", "base64": "1", "message": message})
     assert clocks.status_code == 200, clocks.text
     by_metric = {c["metric"]: c for c in clocks.json()["sla"]["clocks"]}
     assert by_metric["first_response"]["state"] == "CLOCK_STATE_MET"  # the reply met it
-    assert by_metric["resolution"]["state"] == "CLOCK_STATE_RUNNING"
+    # the pause resolution is in has no end yet
+    assert by_metric["resolution"]["state"] == "CLOCK_STATE_PAUSED"
+    assert by_metric["resolution"]["pauses"] == [{"start": "2026-06-15T09:40:00Z"}]
+    assert by_metric["first_response"]["pauses"] == []  # first replies never pause
     missing = post(client, "GetTicketSla", {"ticketId": "never-admitted"})
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
     assert missing.headers["entitle-field"] == "ticket_id"

@@ -19,6 +19,8 @@ API:
   warning and breach threshold crossed up to `now`, at its true instant) and
   ``next_crossing_at`` (the next crossing if nothing else happens; None when every clock is
   paused or stopped). ``clocks_at``, ``crossings`` and ``next_crossing_at`` return one each.
+  Each ``ClockState`` lists the ``pauses`` it stood still in (a timeline draws them): on a
+  calendar clock, elapsed is the wall time of [started_at, stopped_at or now) minus them.
 
 Rules (each tested in tests/fixtures/clocks/): events apply in instant order, same-instant
 events in EVENT_TYPES order, a repeated event id once (first delivery wins); events after
@@ -231,6 +233,9 @@ class ClockState:
     policy_revision: str
     priority: str  # whose target is in force
     crossed: tuple[tuple[int, datetime], ...] = ()  # (threshold percent, instant) so far
+    # [from, to) spans it did not run in within [started_at, stopped_at or now]: merged,
+    # sorted, disjoint; `to` None: paused now. The resolved stretch before a reopen is one.
+    pauses: tuple[Interval, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -429,6 +434,19 @@ class _Pauses:
         return self.pauses[bisect_right(self._ends, begin):bisect_right(self._starts, end)]
 
 
+def _ran_paused(pauses: tuple[Interval, ...], start: datetime, upto: datetime,
+                live: bool) -> tuple[Interval, ...]:
+    """The merged `pauses` clipped to [start, upto]; one still open stays open on a live
+    clock (paused now) and ends at the stop on a stopped one. Empty spans vanish."""
+    out = []
+    for a, b in pauses:
+        begin = max(a, start)
+        end = None if b is None and live else min(upto if b is None else b, upto)
+        if end is None or begin < end:
+            out.append((begin, end))
+    return tuple(out)
+
+
 def _measure(terms: ClockTerms, replay: _Replay, track: _Track, pausing: _Pauses,
              now: datetime) -> tuple[ClockState, list[datetime | None]]:
     """The clock's state at `now` and, per threshold, its first crossing (maybe after now).
@@ -503,6 +521,7 @@ def _measure_from(terms: ClockTerms, replay: _Replay, track: _Track,
         remaining_minutes=round(spec.minutes - elapsed, 6), percent_elapsed=round(percent, 4),
         breached_at=breached_at, stopped_at=stopped_at, policy_revision=terms.revision,
         priority=priority, crossed=crossed,
+        pauses=_ran_paused(pauses, track.start, upto, track.live),
     ), reached
 
 

@@ -385,6 +385,7 @@ def target_json(t: Due) -> dict:
             breached_at=instant_json(c.breached_at),
             stopped_at=instant_json(c.stopped_at),
             crossed=[{"percent": p, "at": instant_json(at)} for p, at in c.crossed],
+            pauses=[{"from": instant_json(a), "to": instant_json(b)} for a, b in c.pauses],
         )
     return out
 

@@ -176,7 +176,7 @@ class Decision(_message.Message):
     def __init__(self, ticket_id: _Optional[str] = ..., covered: _Optional[bool] = ..., reason: _Optional[_Union[CoverageReason, str]] = ..., explanation: _Optional[str] = ..., contract_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., sla_id: _Optional[str] = ..., sla_rule: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., quota: _Optional[_Union[Quota, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., policy_revision: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Target(_message.Message):
-    __slots__ = ("metric", "minutes", "clock", "calendar_id", "due_at", "state", "paused", "cycle", "priority", "started_at", "elapsed_minutes", "remaining_minutes", "percent_elapsed", "breached_at", "stopped_at", "crossed")
+    __slots__ = ("metric", "minutes", "clock", "calendar_id", "due_at", "state", "paused", "cycle", "priority", "started_at", "elapsed_minutes", "remaining_minutes", "percent_elapsed", "breached_at", "stopped_at", "crossed", "pauses")
     METRIC_FIELD_NUMBER: _ClassVar[int]
     MINUTES_FIELD_NUMBER: _ClassVar[int]
     CLOCK_FIELD_NUMBER: _ClassVar[int]
@@ -193,6 +193,7 @@ class Target(_message.Message):
     BREACHED_AT_FIELD_NUMBER: _ClassVar[int]
     STOPPED_AT_FIELD_NUMBER: _ClassVar[int]
     CROSSED_FIELD_NUMBER: _ClassVar[int]
+    PAUSES_FIELD_NUMBER: _ClassVar[int]
     metric: str
     minutes: float
     clock: str
@@ -209,7 +210,8 @@ class Target(_message.Message):
     breached_at: _timestamp_pb2.Timestamp
     stopped_at: _timestamp_pb2.Timestamp
     crossed: _containers.RepeatedCompositeFieldContainer[ThresholdCrossing]
-    def __init__(self, metric: _Optional[str] = ..., minutes: _Optional[float] = ..., clock: _Optional[str] = ..., calendar_id: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[ClockState, str]] = ..., paused: _Optional[bool] = ..., cycle: _Optional[int] = ..., priority: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., elapsed_minutes: _Optional[float] = ..., remaining_minutes: _Optional[float] = ..., percent_elapsed: _Optional[float] = ..., breached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stopped_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., crossed: _Optional[_Iterable[_Union[ThresholdCrossing, _Mapping]]] = ...) -> None: ...
+    pauses: _containers.RepeatedCompositeFieldContainer[Pause]
+    def __init__(self, metric: _Optional[str] = ..., minutes: _Optional[float] = ..., clock: _Optional[str] = ..., calendar_id: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[ClockState, str]] = ..., paused: _Optional[bool] = ..., cycle: _Optional[int] = ..., priority: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., elapsed_minutes: _Optional[float] = ..., remaining_minutes: _Optional[float] = ..., percent_elapsed: _Optional[float] = ..., breached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stopped_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., crossed: _Optional[_Iterable[_Union[ThresholdCrossing, _Mapping]]] = ..., pauses: _Optional[_Iterable[_Union[Pause, _Mapping]]] = ...) -> None: ...
 
 class ThresholdCrossing(_message.Message):
     __slots__ = ("percent", "at")

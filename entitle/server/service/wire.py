@@ -112,6 +112,10 @@ def target_to_proto(t: Due) -> pb.Target:
                 getattr(out, name).CopyFrom(timestamp(at))
         out.crossed.extend(pb.ThresholdCrossing(percent=p, at=timestamp(at))
                            for p, at in c.crossed)
+        for begin, end in c.pauses:
+            pause = out.pauses.add(start=timestamp(begin))
+            if end is not None:
+                pause.end.CopyFrom(timestamp(end))
     return out
 
 

@@ -24,8 +24,9 @@ from entitle.engine.model import PRIORITIES
 from entitle.engine.snapshot import Snapshot
 from entitle.engine.ticket import TicketError, parse_instant
 from entitle.server.faces.dashboard import session
-from entitle.server.faces.dashboard.chart import sla_timeline, usage_chart
+from entitle.server.faces.dashboard.chart import usage_chart
 from entitle.server.faces.dashboard.render import environment, source
+from entitle.server.faces.dashboard.timeline import sla_timeline
 from entitle.server.faces.http import sse, threads
 from entitle.server.faces.http.call import HttpCall
 from entitle.server.faces.http.status import HTTP_STATUS

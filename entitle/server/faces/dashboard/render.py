@@ -26,17 +26,28 @@ def as_datetime(value: datetime | Timestamp | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def iso(value: datetime | Timestamp | None) -> str:
+    """`2026-06-15T08:00:00Z`, what the page's script reads; empty for None."""
+    at = as_datetime(value)
+    return "" if at is None else at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc(value: datetime | Timestamp | None, missing: str = "—") -> str:
+    """`2026-06-15 08:00 UTC`, what a page shows before its script localizes it."""
+    at = as_datetime(value)
+    return missing if at is None else at.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def when(value: datetime | Timestamp | None, missing: str = "—", *, day: bool = False) -> Markup:
     """`<time>` in UTC; the page's script shows it in the viewer's zone, UTC on hover.
     `day`: the date only (periods, terms), still converted to the viewer's zone."""
     at = as_datetime(value)
     if at is None:
         return Markup(escape(missing))
-    iso = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    text = at.strftime("%Y-%m-%d %H:%M UTC")
+    text = utc(at)
     shown = at.strftime("%Y-%m-%d") if day else text
     kind = ' data-day=""' if day else ""
-    return Markup(f'<time datetime="{iso}" title="{text}"{kind}>{shown}</time>')
+    return Markup(f'<time datetime="{iso(at)}" title="{text}"{kind}>{shown}</time>')
 
 
 def source(src: Source | None, root: str) -> str:
@@ -87,8 +98,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, number=number, alert_kind=alert_kind, reason=reason,
-                       clock_state=clock_state,
-                       minutes=format_minutes)
+    env.filters.update(when=when, iso=iso, utc=utc, number=number, alert_kind=alert_kind,
+                       reason=reason, clock_state=clock_state, minutes=format_minutes)
     env.globals.update(sla_rows=sla_rows)
     return env

@@ -20,11 +20,39 @@ function localizeTimes(root) {
   }
 }
 
+const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
+function utcText(at) {
+  return at.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+}
+
+// Charts (the SLA timeline): axis labels in the viewer's zone, and each <title> (state and
+// span, or one instant) in local time with UTC beside it.
+function localizeCharts(root) {
+  for (const el of root.querySelectorAll("svg text[data-at]")) {
+    const at = new Date(el.dataset.at);
+    if (Number.isNaN(at.getTime())) continue;
+    el.textContent = (el.dataset.format === "day" ? dayFormat : clockFormat).format(at);
+  }
+  for (const el of root.querySelectorAll("svg title[data-label]")) {
+    const from = new Date(el.dataset.from || el.dataset.at);
+    if (Number.isNaN(from.getTime())) continue;
+    let local = localFormat.format(from);
+    let utc = utcText(from);
+    if (el.dataset.from) {
+      const to = el.dataset.to ? new Date(el.dataset.to) : null;
+      local += " – " + (to ? localFormat.format(to) : "now");
+      utc += " – " + (to ? utcText(to) : "now");
+    }
+    el.textContent = el.dataset.label + ": " + local + " (" + utc + ")";
+  }
+}
+
 function timeElement(iso) {
   const el = document.createElement("time");
   const at = new Date(iso);
   el.setAttribute("datetime", iso);
-  el.title = at.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  el.title = utcText(at);
   el.textContent = localFormat.format(at);
   return el;
 }
@@ -89,5 +117,6 @@ function liveAlerts() {
 
 document.addEventListener("DOMContentLoaded", () => {
   localizeTimes(document);
+  localizeCharts(document);
   liveAlerts();
 });
